@@ -1,0 +1,66 @@
+"""Chooses the kernel implementation: the Cython extensions or their pure-Python twins.
+
+This is the only module that decides. Everything else imports the kernels from here:
+
+    from wsfast._impl import mask, utf8, parser, builder, IMPLEMENTATION
+
+Setting ``WSFAST_NO_EXTENSIONS=1`` (any non-empty value but ``0``) forces the pure twin, as
+does an install without a compiler. ``IMPLEMENTATION`` is ``"cython"`` or ``"python"``.
+``load(name)`` returns one implementation explicitly; tests use it to run both twins.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+KERNELS = ("mask", "utf8", "parser", "builder")
+
+
+def _extensions_disabled() -> bool:
+    value = os.environ.get("WSFAST_NO_EXTENSIONS", "")
+    return value not in ("", "0")
+
+
+def load(implementation: str) -> ModuleType:
+    """Return a namespace with the four kernel modules of ``implementation``.
+
+    ``implementation`` is ``"cython"`` or ``"python"``. Raises ImportError when the
+    Cython extension is not built. The caller uses ``ns.mask``, ``ns.utf8``... as it would
+    the module-level names below.
+    """
+    package = {"cython": "wsfast._speedups", "python": "wsfast._pure"}[implementation]
+    ns = ModuleType(f"wsfast._impl[{implementation}]")
+    for name in KERNELS:
+        setattr(ns, name, importlib.import_module(f"{package}.{name}"))
+    ns.IMPLEMENTATION = implementation
+    return ns
+
+
+def available() -> list[str]:
+    """The implementations that can be loaded here, fastest first."""
+    found = []
+    for implementation in ("cython", "python"):
+        try:
+            load(implementation)
+        except ImportError:
+            continue
+        found.append(implementation)
+    return found
+
+
+def _choose() -> ModuleType:
+    if not _extensions_disabled():
+        try:
+            return load("cython")
+        except ImportError:
+            pass
+    return load("python")
+
+
+_chosen = _choose()
+IMPLEMENTATION: str = _chosen.IMPLEMENTATION
+mask = _chosen.mask
+utf8 = _chosen.utf8
+parser = _chosen.parser
+builder = _chosen.builder

@@ -1,0 +1,50 @@
+"""Every limit and timeout wsfast enforces, with its default, in one place.
+
+Limits are data: they are passed as arguments down to the kernels and never baked into
+compiled code. ``None`` means "no limit" where an option allows it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Messages and frames
+MAX_SIZE = 1 << 20  # largest message (and so frame) accepted, in bytes, after decompression
+MAX_FRAGMENTS = 1024  # most frames in one fragmented message
+MAX_QUEUE = 16  # unread messages before the connection stops reading from the socket
+WRITE_LIMIT = 64 * 1024  # bytes buffered for writing before send() waits for the drain
+MAX_CONTROL_PAYLOAD = 125  # RFC 6455 5.5
+MAX_CLOSE_REASON = 123  # 125 bytes minus the 2-byte code
+
+# Handshake
+MAX_HEADER_LINE = 8192  # bytes in one request/status or header line
+MAX_HEADERS = 128  # header lines in one request or response
+MAX_HANDSHAKE_SIZE = 64 * 1024  # bytes for the whole request or response head
+MAX_BODY = 1 << 20  # body of a non-101 answer the client reads
+
+# Timing, in seconds
+OPEN_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 10.0
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
+
+# permessage-deflate
+COMPRESSION_THRESHOLD = 128  # messages shorter than this go out uncompressed
+DEFLATE_MEM_LEVEL = 8
+DEFLATE_COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A bundle of the limits above, for code that passes them around together."""
+
+    max_size: int | None = MAX_SIZE
+    max_fragments: int | None = MAX_FRAGMENTS
+    max_queue: int | None = MAX_QUEUE
+    write_limit: int = WRITE_LIMIT
+    max_header_line: int = MAX_HEADER_LINE
+    max_headers: int = MAX_HEADERS
+    max_handshake_size: int = MAX_HANDSHAKE_SIZE
+    open_timeout: float | None = OPEN_TIMEOUT
+    close_timeout: float | None = CLOSE_TIMEOUT
+    ping_interval: float | None = PING_INTERVAL
+    ping_timeout: float | None = PING_TIMEOUT
