@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: sets everything up, then runs every test leg.
+#   1. the whole suite with the Cython extension built, each kernel/protocol test on both twins;
+#   2. a leg where the extension is not built at all (a pure install of the package);
+#   3. the Autobahn|Testsuite conformance run (both modes, both twins) when available.
+# Usage: scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+start=$(date +%s)
+bash scripts/bootstrap.sh
+
+echo "=== leg 1: suite with the Cython extension (both twins) ==="
+WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
+
+echo "=== leg 2: suite on a pure install (extension not built) ==="
+bash scripts/test-pure.sh
+
+if [ -f tests/conformance/run_autobahn.py ]; then
+  echo "=== leg 3: Autobahn|Testsuite conformance ==="
+  .venv/bin/python tests/conformance/run_autobahn.py
+fi
+echo "=== all legs passed in $(( $(date +%s) - start ))s ==="

@@ -1,0 +1,88 @@
+"""A deliberately minimal WebSocket peer for tests that need to misbehave on the wire.
+
+It writes exactly the bytes a test gives it (raw frames, partial handshakes, no pongs) and
+reads frames back without any of wsfast's own code, so it can't hide wsfast's bugs.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+
+
+def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bool = True, rsv: int = 0) -> bytes:
+    """Encode one frame by hand (masked, as a client sends, unless ``mask=False``)."""
+    first = (0x80 if fin else 0) | rsv | opcode
+    n = len(payload)
+    mask_bit = 0x80 if mask else 0
+    if n < 126:
+        header = struct.pack("!BB", first, mask_bit | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, mask_bit | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, n)
+    if not mask:
+        return header + payload
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return header + key + masked
+
+
+def handshake_request(path: str = "/", host: str = "127.0.0.1", extra: str = "") -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+class RawPeer:
+    """A TCP connection speaking WebSocket by hand."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.response_head = b""
+
+    @classmethod
+    async def connect(cls, port: int, *, handshake: bool = True, extra: str = "") -> "RawPeer":
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        peer = cls(reader, writer)
+        if handshake:
+            writer.write(handshake_request(extra=extra))
+            peer.response_head = await reader.readuntil(b"\r\n\r\n")
+            assert peer.response_head.startswith(b"HTTP/1.1 101"), peer.response_head
+        return peer
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def read_frame(self, timeout: float = 5) -> tuple[int, bytes]:
+        """Read one (unmasked, server) frame: (opcode, payload). Fin and RSV are ignored."""
+        async with asyncio.timeout(timeout):
+            b0, b1 = await self.reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+            elif n == 127:
+                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            return b0 & 0x0F, await self.reader.readexactly(n)
+
+    async def read_close(self, timeout: float = 5) -> tuple[int, bytes]:
+        """Read frames until a close frame; return (code, reason bytes)."""
+        while True:
+            opcode, payload = await self.read_frame(timeout)
+            if opcode == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return code, payload[2:]
+
+    async def at_eof(self, timeout: float = 5) -> bool:
+        """True once the server closed the TCP connection (reads and drops anything left)."""
+        async with asyncio.timeout(timeout):
+            while await self.reader.read(65536):
+                pass
+        return True
+
+    def close(self) -> None:
+        self.writer.close()

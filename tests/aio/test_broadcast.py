@@ -1,0 +1,139 @@
+"""broadcast() and Hub: one encoding for all, slow subscribers skipped or closed, bounded memory."""
+from __future__ import annotations
+
+import asyncio
+
+import wsfast
+from rawpeer import RawPeer
+
+
+async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
+    conns = []
+
+    async def handler(ws):
+        conns.append(ws)
+        await ws.wait_closed()
+
+    server = await serve_ws(handler)
+    clients = [await connect_ws(server.uri, compression=None) for _ in range(20)]
+    while len(conns) < 20:
+        await asyncio.sleep(0.01)
+    result = wsfast.broadcast(server.connections, "to all ☃")
+    assert result.sent == 20 and result.skipped == 0
+    for c in clients:
+        assert await c.recv() == "to all ☃"
+    result = wsfast.broadcast(server.connections, b"\x00bin")
+    for c in clients:
+        assert await c.recv() == b"\x00bin"
+    for c in clients:
+        await c.close()
+
+
+async def test_broadcast_with_deflate_connections(serve_ws, connect_ws):
+    conns = []
+
+    async def handler(ws):
+        conns.append(ws)
+        await ws.wait_closed()
+
+    server = await serve_ws(handler)
+    clients = [await connect_ws(server.uri) for _ in range(5)] + [
+        await connect_ws(server.uri, compression=None) for _ in range(5)
+    ]
+    while len(conns) < 10:
+        await asyncio.sleep(0.01)
+    message = "compressible " * 200
+    assert wsfast.broadcast(server.connections, message).sent == 10
+    for c in clients:
+        assert await c.recv() == message
+        await c.close()
+
+
+async def test_slow_subscriber_is_skipped_and_memory_bounded(serve_ws, connect_ws):
+    conns = []
+
+    async def handler(ws):
+        conns.append(ws)
+        await ws.wait_closed()
+
+    write_limit = 64 * 1024
+    server = await serve_ws(handler, write_limit=write_limit)
+    slow = await RawPeer.connect(server.port())
+    slow.writer.transport.pause_reading()  # never reads
+    fast = [await connect_ws(server.uri, compression=None, max_queue=None) for _ in range(3)]
+    while len(conns) < 4:
+        await asyncio.sleep(0.01)
+    slow_conn = next(c for c in conns if c.remote_address[1] == slow.writer.get_extra_info("sockname")[1])
+    message = b"m" * 16384
+    skipped = 0
+    peak = 0
+    for i in range(400):
+        result = wsfast.broadcast(server.connections, message)
+        skipped += result.skipped
+        peak = max(peak, slow_conn.buffered_amount)
+        if i % 20 == 0:
+            await asyncio.sleep(0)  # let the fast clients read
+    # Bound: the write limit plus one message (the last write that crossed it).
+    assert peak <= write_limit + len(message) + 64
+    assert skipped > 0
+    for c in fast:
+        for _ in range(400):
+            assert await asyncio.wait_for(c.recv(), 5) == message
+        await c.close()
+    slow.close()
+
+
+async def test_slow_subscriber_closed_with_1013(serve_ws):
+    conns = []
+
+    async def handler(ws):
+        conns.append(ws)
+        await ws.wait_closed()
+
+    server = await serve_ws(handler, write_limit=16384)
+    slow = await RawPeer.connect(server.port())
+    slow.writer.transport.pause_reading()
+    while not conns:
+        await asyncio.sleep(0.01)
+    closed = 0
+    # Loopback socket buffers absorb several MiB before the write buffer fills up.
+    for _ in range(1000):
+        closed += wsfast.broadcast(server.connections, b"x" * 65536, on_full="close").closed
+        await asyncio.sleep(0)
+        if closed:
+            break
+    assert closed == 1
+    slow.writer.transport.resume_reading()
+    code, _ = await slow.read_close(timeout=5)
+    assert code == 1013
+    slow.close()
+
+
+async def test_hub_topics_and_cleanup(serve_ws, connect_ws):
+    hub = wsfast.Hub()
+
+    async def handler(ws):
+        async for topic in ws:
+            hub.subscribe(ws, topic)
+            await ws.send(f"joined {topic}")
+
+    server = await serve_ws(handler)
+    a = await connect_ws(server.uri)
+    b = await connect_ws(server.uri)
+    await a.send("red")
+    await b.send("blue")
+    await b.send("red")
+    assert await a.recv() == "joined red"
+    assert await b.recv() == "joined blue"
+    assert await b.recv() == "joined red"
+    assert hub.publish("red", "r1").sent == 2
+    assert hub.publish("blue", "b1").sent == 1
+    assert await a.recv() == "r1"
+    assert await b.recv() == "r1"
+    assert await b.recv() == "b1"
+    await a.close()
+    await asyncio.sleep(0.05)
+    assert len(hub.subscribers("red")) == 1
+    await b.close()
+    await asyncio.sleep(0.05)
+    assert hub.topics() == []

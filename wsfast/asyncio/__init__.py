@@ -1,0 +1,26 @@
+"""wsfast on asyncio: server, client, broadcast, topics and the browser-style API."""
+from .broadcast import BroadcastResult, broadcast
+from .browser import CloseEvent, Event, MessageEvent, WebSocket
+from .client import ClientConnection, connect, unix_connect
+from .connection import Connection
+from .hub import Hub, LocalBroker
+from .server import Server, ServerConnection, serve, unix_serve
+
+__all__ = [
+    "BroadcastResult",
+    "ClientConnection",
+    "CloseEvent",
+    "Connection",
+    "Event",
+    "Hub",
+    "LocalBroker",
+    "MessageEvent",
+    "Server",
+    "ServerConnection",
+    "WebSocket",
+    "broadcast",
+    "connect",
+    "serve",
+    "unix_connect",
+    "unix_serve",
+]

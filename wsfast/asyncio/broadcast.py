@@ -1,0 +1,85 @@
+"""Fan-out: write one message to many connections, encoding it once.
+
+``broadcast`` never awaits. A connection whose write buffer is already over its
+``write_limit`` is skipped and counted (or, with ``on_full="close"``, closed with 1013), so a
+stalled reader neither grows the server's memory without bound nor slows the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..opcodes import OP_BINARY, OP_TEXT
+from ..protocol import State
+from .. import _impl
+
+
+@dataclass(slots=True)
+class BroadcastResult:
+    """What ``broadcast`` did: connections written to, skipped as full, closed as full, not open."""
+
+    sent: int = 0
+    skipped: int = 0
+    closed: int = 0
+    not_open: int = 0
+
+
+def broadcast(
+    connections: Iterable[Any],
+    message: str | bytes | bytearray | memoryview,
+    *,
+    on_full: str = "skip",
+) -> BroadcastResult:
+    """Send ``message`` to every open connection in ``connections`` without waiting.
+
+    The frame is encoded once; server connections without an extension get the very same
+    bytes. Connections that negotiated permessage-deflate get it compressed (once for all of
+    them when their extension can share compressed bytes). ``on_full`` is "skip" (count the
+    connection in ``skipped``) or "close" (close it with 1013, "try again later").
+    """
+    if on_full not in ("skip", "close"):
+        raise ValueError("on_full must be 'skip' or 'close'")
+    text = isinstance(message, str)
+    opcode = OP_TEXT if text else OP_BINARY
+    frame = _impl.builder.encode_frame(opcode, message)
+    shared: dict[Any, bytes] = {}
+    result = BroadcastResult()
+    for conn in connections:
+        proto = conn._proto
+        transport = conn.transport
+        if proto is None or proto.state is not State.OPEN or transport is None or transport.is_closing():
+            result.not_open += 1
+            continue
+        if transport.get_write_buffer_size() > conn._opts.write_limit or proto._sending_fragments:
+            if on_full == "close" and not proto._sending_fragments:
+                conn._fail_local(1013, "slow consumer")
+                result.closed += 1
+            else:
+                result.skipped += 1
+            continue
+        if proto.client:
+            conn.send_nowait(message)
+        elif proto.extensions:
+            transport.write(_compressed_frame(proto, opcode, message, shared))
+        else:
+            transport.write(frame)
+        result.sent += 1
+    return result
+
+
+def _compressed_frame(proto: Any, opcode: int, message: Any, shared: dict[Any, bytes]) -> bytes:
+    """The frame for a server connection with extensions, shared across connections when allowed."""
+    key = None
+    if len(proto.extensions) == 1:
+        key = getattr(proto.extensions[0], "shared_key", None)
+    if key is not None and key in shared:
+        return shared[key]
+    data = message.encode("utf-8") if isinstance(message, str) else message
+    rsv = 0
+    for ext in proto.extensions:
+        bits, data = ext.encode(opcode, data)
+        rsv |= bits
+    frame = _impl.builder.encode_frame(opcode, data, rsv=rsv)
+    if key is not None:
+        shared[key] = frame
+    return frame

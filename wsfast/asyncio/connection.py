@@ -1,0 +1,579 @@
+"""One WebSocket connection on an asyncio transport, shared by the server and the client side.
+
+``Connection`` is an ``asyncio.Protocol`` (not a stream): each ``data_received`` hands the
+chunk to the sans-I/O ``Protocol`` in one call and gets a batch of complete messages back.
+Messages go either to a queue read by ``await recv()`` (coroutine style) or straight to a
+handler's ``on_message`` (callback style: no task, future or queue per message). Frames sent
+while a batch is being delivered are corked and leave in one write at the end of the batch.
+
+Subclasses (``ServerConnection``, ``ClientConnection``) do the opening handshake and then
+call ``_open``; everything after that lives here.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from typing import Any, AsyncIterable, Iterable
+
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidState,
+    LocalProtocolError,
+    closed_exception,
+)
+from ..protocol import OP_FAILURE, Protocol, Side, State
+from ..opcodes import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT
+from .options import ConnectionOptions
+from .timers import get_wheel
+
+_DATA = (str, bytes, bytearray, memoryview)
+
+
+class Connection(asyncio.Protocol):
+    """A WebSocket connection: receive with ``recv()``/``async for``, send with ``send()``.
+
+    Attributes after the handshake: ``subprotocol``, ``extensions``, ``request`` (the
+    opening request, with ``path`` and ``headers``), ``response``, ``remote_address``,
+    ``local_address``; ``state``, ``close_code``, ``close_reason``, ``buffered_amount`` and
+    ``latency`` (the last ping round trip, seconds) are live properties. ``user_data`` is free
+    for the application.
+    """
+
+    side: Side = Side.SERVER
+
+    def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
+        self._opts = options
+        self._loop = asyncio.get_running_loop()
+        self._wheel = get_wheel(self._loop)
+        self._callbacks = callbacks
+        self._on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
+        self.transport: asyncio.Transport | None = None
+        self._proto: Protocol | None = None
+        self._messages: deque[Any] = deque()
+        self._recv_waiter: asyncio.Future | None = None
+        self._closed = self._loop.create_future()
+        self._closed_exc: ConnectionClosed | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future] = []
+        self._pings: dict[bytes, tuple[asyncio.Future | None, float]] = {}
+        self._keepalive_sent: float | None = None
+        self._fragment_lock: asyncio.Lock | None = None
+        self._corked = False
+        self._tcp_closing = False
+        self._deadline: float | None = None
+        self.subprotocol: str | None = None
+        self.extensions: list[Any] = []
+        self.request: Any = None
+        self.response: Any = None
+        self.remote_address: Any = None
+        self.local_address: Any = None
+        self.latency = 0.0
+        self.user_data: Any = None
+        self.logger = options.logger
+
+    # ------------------------------------------------------------------ transport events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.remote_address = transport.get_extra_info("peername")
+        self.local_address = transport.get_extra_info("sockname")
+        high = self._opts.write_limit
+        transport.set_write_buffer_limits(high=high, low=high // 4)  # type: ignore[attr-defined]
+        if self._opts.open_timeout is not None:
+            self._set_deadline(self._opts.open_timeout)
+
+    def _open(self, extensions: list[Any], subprotocol: str | None, leftover: bytes) -> None:
+        """The handshake succeeded: create the protocol, start keepalive, parse ``leftover``."""
+        opts = self._opts
+        self.extensions = extensions
+        self.subprotocol = subprotocol
+        self._proto = Protocol(
+            self.side,
+            max_size=opts.max_size,
+            max_fragments=opts.max_fragments,
+            extensions=extensions,
+            decode_text=opts.decode,
+            kernels=opts.kernels,
+        )
+        if opts.ping_interval is not None:
+            self._set_deadline(opts.ping_interval)
+        else:
+            self._deadline = None
+        self._opened()
+        if leftover:
+            self.data_received(leftover)
+
+    def _opened(self) -> None:
+        """Hook: the connection is open (start the handler, call on_open...)."""
+
+    def data_received(self, data: bytes) -> None:
+        proto = self._proto
+        if proto is None:
+            self._handshake_data(data)
+            return
+        items = proto.receive_messages(data)
+        if items:
+            self._corked = True
+            try:
+                if self._on_message is not None:
+                    self._dispatch_callbacks(items)
+                else:
+                    self._dispatch_queue(items)
+            finally:
+                self._corked = False
+        if proto._out:
+            self._flush()
+        if not self._tcp_closing and proto.close_expected():
+            self._closing_handshake_done()
+
+    def _handshake_data(self, data: bytes) -> None:
+        raise NotImplementedError  # each side does its own handshake
+
+    def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
+        messages = self._messages
+        for op, payload in items:
+            if op == OP_TEXT or op == OP_BINARY:
+                waiter = self._recv_waiter
+                if waiter is not None:
+                    self._recv_waiter = None
+                    if not waiter.done():
+                        waiter.set_result(payload)
+                        continue
+                messages.append(payload)
+            else:
+                self._control(op, payload)
+        max_queue = self._opts.max_queue
+        if max_queue is not None and len(messages) >= max_queue and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def _dispatch_callbacks(self, items: list[tuple[int, Any]]) -> None:
+        on_message = self._on_message
+        for op, payload in items:
+            if op == OP_TEXT or op == OP_BINARY:
+                try:
+                    on_message(self, payload, op)
+                except Exception as exc:
+                    self._handler_failed(exc)
+                    return
+            else:
+                self._control(op, payload)
+
+    def _control(self, op: int, payload: Any) -> None:
+        """A ping, pong, close or failure item from the protocol (pongs already queued)."""
+        if op == OP_PONG:
+            self._pong_received(payload)
+        elif op == OP_FAILURE:
+            self.logger.debug("%s: peer broke the protocol: %s", self, payload)
+        elif op == OP_CLOSE:
+            self.logger.debug("%s: close received %s", self, payload)
+        on_ping = getattr(self._callbacks, "on_ping", None) if op == 9 else None
+        if on_ping is not None:
+            on_ping(self, payload)
+
+    def _closing_handshake_done(self) -> None:
+        """Close frames went both ways (or we failed): now end the TCP connection.
+
+        The server (or a side failing the connection) half-closes and waits for the peer's
+        FIN; a client waits for the server to close first (RFC 6455 7.1.1). Either way the
+        close timeout bounds the wait.
+        """
+        self._tcp_closing = True
+        proto = self._proto
+        if self.side is Side.SERVER or proto.failure is not None:  # type: ignore[union-attr]
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                if transport.can_write_eof():
+                    transport.write_eof()
+                else:
+                    transport.close()
+        self._set_close_deadline()
+
+    def eof_received(self) -> bool | None:
+        # Returning None lets the transport close itself; connection_lost follows.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        proto = self._proto
+        self._deadline = None
+        if proto is not None:
+            proto.receive_eof()
+            sent = proto.close_sent[0] if proto.close_sent is not None else None
+            self._closed_exc = closed_exception(proto.close_code, proto.close_reason, sent)
+        else:
+            self._closed_exc = closed_exception(1006, "", None)
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(self._closed_exc)
+        self._recv_waiter = None
+        self._wake_drain_waiters()
+        for fut, _ in self._pings.values():
+            if fut is not None and not fut.done():
+                fut.set_exception(self._closed_exc)
+        self._pings.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        """Hook: the TCP connection is gone (unregister, call on_close...)."""
+        for ext in self.extensions:
+            ext.close()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_drain_waiters()
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    # -------------------------------------------------------------------------- receiving
+
+    async def recv(self) -> str | bytes:
+        """Return the next message: ``str`` for text (``bytes`` when ``decode=False``), ``bytes`` for binary.
+
+        Raises ConnectionClosedOK / ConnectionClosedError once the connection is closed and
+        every message received before the close has been returned.
+        """
+        messages = self._messages
+        if messages:
+            message = messages.popleft()
+            if self._reading_paused and len(messages) <= (self._opts.max_queue or 0) // 4:
+                self._reading_paused = False
+                self.transport.resume_reading()  # type: ignore[union-attr]
+            return message
+        if self._closed_exc is not None:
+            raise self._closed_exc
+        if self._recv_waiter is not None:
+            raise RuntimeError("another coroutine is already waiting in recv()")
+        waiter = self._recv_waiter = self._loop.create_future()
+        try:
+            return await waiter
+        finally:
+            if self._recv_waiter is waiter:
+                self._recv_waiter = None
+
+    def __aiter__(self) -> "Connection":
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    # ---------------------------------------------------------------------------- sending
+
+    def send_nowait(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message for writing without waiting: str as text, bytes-like as binary.
+
+        Never blocks; check ``buffered_amount`` (or use ``await send``) to respect the
+        write limit. Raises ConnectionClosed once the closing handshake has started.
+        """
+        proto = self._proto
+        if proto is None or proto.state is not State.OPEN:
+            raise self._closed_error()
+        if type(message) is str:
+            proto.send_text(message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            proto.send_binary(message)
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        if not self._corked:
+            self._flush()
+
+    async def send(
+        self,
+        message: str | bytes | bytearray | memoryview | Iterable[Any] | AsyncIterable[Any],
+    ) -> None:
+        """Send a message and wait while the write buffer is over ``write_limit``.
+
+        An iterable or async iterable of str (or of bytes-like) is sent as one fragmented
+        message, one frame per item; other sends wait until it is complete, so frames of
+        concurrent sends never interleave.
+        """
+        lock = self._fragment_lock
+        if isinstance(message, _DATA):
+            if lock is not None and lock.locked():
+                async with lock:
+                    self.send_nowait(message)
+            else:
+                self.send_nowait(message)
+        elif isinstance(message, dict):
+            raise TypeError("message must be str, bytes-like or an iterable of them, not dict")
+        else:
+            await self._send_fragments(message)
+        if self._writing_paused:
+            await self.drain()
+
+    async def _send_fragments(self, fragments: Iterable[Any] | AsyncIterable[Any]) -> None:
+        if self._fragment_lock is None:
+            self._fragment_lock = asyncio.Lock()
+        async with self._fragment_lock:
+            if isinstance(fragments, AsyncIterable):
+                iterator = aiter(fragments)
+                nxt = _anext_or_none
+            else:
+                iterator = iter(fragments)  # type: ignore[arg-type]
+                nxt = _next_or_none
+            current = await nxt(iterator)
+            if current is None:
+                return  # websockets sends nothing for an empty iterable, as do we
+            text = isinstance(current, str)
+            first = True
+            while True:
+                following = await nxt(iterator)
+                fin = following is None
+                self._send_fragment(current, first, fin, text)
+                if fin:
+                    return
+                if isinstance(following, str) != text:
+                    raise TypeError("all fragments of a message must be str, or all bytes-like")
+                first = False
+                current = following
+                if self._writing_paused:
+                    await self.drain()
+
+    def _send_fragment(self, data: Any, first: bool, fin: bool, text: bool) -> None:
+        proto = self._proto
+        if proto is None or proto.state is not State.OPEN:
+            raise self._closed_error()
+        if first:
+            (proto.send_text if text else proto.send_binary)(data, fin)
+        else:
+            proto.send_continuation(data, fin)
+        if not self._corked:
+            self._flush()
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below the write limit's low-water mark."""
+        if not self._writing_paused or self._closed_exc is not None:
+            return
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def _flush(self) -> None:
+        proto = self._proto
+        transport = self.transport
+        if proto is None or transport is None:
+            return
+        out = proto.data_to_send()
+        if transport.is_closing():
+            return
+        if len(out) == 1:
+            transport.write(out[0])
+        elif out:
+            transport.writelines(out)
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes queued for writing and not yet handed to the kernel, as in the browser."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return 0
+        return transport.get_write_buffer_size()
+
+    # ---------------------------------------------------------------------- ping and pong
+
+    async def ping(self, data: bytes | str | None = None) -> float:
+        """Send a ping and return the round-trip time in seconds once its pong arrives.
+
+        A pong answers its own ping and every earlier one. Raises ConnectionClosed if the
+        connection closes first.
+        """
+        proto = self._proto
+        if proto is None or proto.state is not State.OPEN:
+            raise self._closed_error()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if data is None:
+            data = os.urandom(4)
+            while data in self._pings:
+                data = os.urandom(4)
+        elif data in self._pings:
+            raise LocalProtocolError("a ping with this payload is already waiting for its pong")
+        waiter = self._loop.create_future()
+        self._pings[bytes(data)] = (waiter, self._loop.time())
+        proto.send_ping(bytes(data))
+        if not self._corked:
+            self._flush()
+        return await waiter
+
+    async def pong(self, data: bytes | str = b"") -> None:
+        """Send an unsolicited pong."""
+        proto = self._proto
+        if proto is None or proto.state is not State.OPEN:
+            raise self._closed_error()
+        proto.send_pong(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        self._flush()
+
+    def _pong_received(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return  # unsolicited pong
+        now = self._loop.time()
+        while self._pings:
+            key = next(iter(self._pings))
+            waiter, sent = self._pings.pop(key)
+            rtt = now - sent
+            if waiter is None:  # the keepalive ping
+                self._keepalive_sent = None
+                if self._opts.ping_interval is not None and self._proto.state is State.OPEN:  # type: ignore[union-attr]
+                    self._deadline = sent + self._opts.ping_interval
+            elif not waiter.done():
+                waiter.set_result(rtt)
+            if key == payload:
+                self.latency = rtt
+                break
+
+    # ---------------------------------------------------------------------------- timers
+
+    def _set_deadline(self, delay: float) -> None:
+        self._deadline = self._loop.time() + delay
+        self._wheel.schedule(self)
+
+    def _set_close_deadline(self) -> None:
+        if self._opts.close_timeout is None:
+            self._deadline = None
+        else:
+            self._set_deadline(self._opts.close_timeout)
+
+    def _on_deadline(self, now: float) -> None:
+        """The wheel says our deadline passed: open, keepalive or close timeout."""
+        self._deadline = None
+        proto = self._proto
+        transport = self.transport
+        if transport is None or self._closed_exc is not None:
+            return
+        if proto is None:
+            self._handshake_timeout()
+        elif proto.state is State.OPEN:
+            if self._keepalive_sent is not None:
+                self.logger.info("%s: keepalive ping timeout", self)
+                self._fail_local(1011, "keepalive ping timeout")
+            else:
+                payload = os.urandom(4)
+                self._pings[payload] = (None, now)
+                self._keepalive_sent = now
+                proto.send_ping(payload)
+                self._flush()
+                timeout = self._opts.ping_timeout
+                if timeout is not None:
+                    self._set_deadline(timeout)
+                elif self._opts.ping_interval is not None:
+                    self._set_deadline(self._opts.ping_interval)
+        else:
+            # Closing took longer than close_timeout: drop the TCP connection.
+            transport.abort()
+
+    def _handshake_timeout(self) -> None:
+        self.transport.abort()  # type: ignore[union-attr]
+
+    def _fail_local(self, code: int, reason: str) -> None:
+        """Close with ``code`` right away without waiting for the peer (it may be gone)."""
+        proto = self._proto
+        if proto is not None and proto.state is State.OPEN:
+            proto.send_close(code, reason)
+            self._flush()
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+        self._set_close_deadline()
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        """An exception in application code: log it and close this connection with 1011."""
+        self.logger.error("%s: error in connection handler", self, exc_info=exc)
+        proto = self._proto
+        if proto is not None and proto.state is State.OPEN:
+            proto.send_close(1011, "")
+            self._flush()
+            self._set_close_deadline()
+
+    # ---------------------------------------------------------------------------- closing
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake and wait until the TCP connection is closed.
+
+        Waits at most ``close_timeout`` for the peer before dropping the connection.
+        """
+        self.close_nowait(code, reason)
+        await self.wait_closed()
+
+    def close_nowait(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake without waiting for it to finish."""
+        proto = self._proto
+        if proto is None:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if proto.state is State.OPEN:
+            proto.send_close(code, reason)
+            self._flush()
+            if self._keepalive_sent is not None:
+                self._keepalive_sent = None
+            self._set_close_deadline()
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed."""
+        await asyncio.shield(self._closed)
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a closing handshake."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _closed_error(self) -> ConnectionClosed:
+        if self._closed_exc is not None:
+            return self._closed_exc
+        proto = self._proto
+        if proto is None:
+            return InvalidState("the connection is not open yet")  # type: ignore[return-value]
+        sent = proto.close_sent[0] if proto.close_sent is not None else None
+        return closed_exception(proto.close_code, proto.close_reason, sent)
+
+    # ------------------------------------------------------------------------- properties
+
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED (numbered as the browser's readyState)."""
+        if self._closed_exc is not None:
+            return State.CLOSED
+        if self._proto is None:
+            return State.CONNECTING
+        return self._proto.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The code of the peer's close frame; 1006 if the connection closed without one."""
+        if self._closed_exc is None and (self._proto is None or self._proto.close_rcvd is None):
+            return None
+        return self._proto.close_code if self._proto is not None else 1006
+
+    @property
+    def close_reason(self) -> str | None:
+        code = self.close_code
+        return None if code is None else self._proto.close_reason if self._proto else ""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_exc is not None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.remote_address} {self.state.name}>"
+
+
+async def _next_or_none(iterator: Any) -> Any:
+    return next(iterator, None)
+
+
+async def _anext_or_none(iterator: Any) -> Any:
+    return await anext(iterator, None)

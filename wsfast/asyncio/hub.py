@@ -1,0 +1,91 @@
+"""Topics for fan-out: a ``Hub`` maps topic names to subscribed connections.
+
+``publish`` goes through a broker. The default ``LocalBroker`` delivers in this process; a
+broker that carries messages between processes (Redis pub/sub) implements the same two
+methods and calls ``hub.deliver`` on every node.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .broadcast import BroadcastResult, broadcast
+
+
+class LocalBroker:
+    """Delivers published messages to the hub of this process only."""
+
+    def attach(self, hub: "Hub") -> None:
+        self.hub = hub
+
+    def publish(self, topic: str, message: Any) -> BroadcastResult:
+        return self.hub.deliver(topic, message)
+
+    def topic_added(self, topic: str) -> None:
+        """The first local subscriber joined ``topic`` (a remote broker subscribes here)."""
+
+    def topic_removed(self, topic: str) -> None:
+        """The last local subscriber left ``topic``."""
+
+
+class Hub:
+    """Connections subscribe to topics; ``publish(topic, message)`` reaches all subscribers.
+
+    Connections leave their topics automatically when they close. ``on_full`` is passed to
+    ``broadcast`` ("skip" or "close" slow subscribers).
+    """
+
+    def __init__(self, broker: Any = None, *, on_full: str = "skip") -> None:
+        self._topics: dict[str, set[Any]] = {}
+        self._subscriptions: dict[Any, set[str]] = {}
+        self.on_full = on_full
+        self.broker = broker if broker is not None else LocalBroker()
+        self.broker.attach(self)
+
+    def subscribe(self, conn: Any, topic: str) -> None:
+        """Add ``conn`` to ``topic``'s subscribers."""
+        if conn.closed:
+            return
+        subscribers = self._topics.get(topic)
+        if subscribers is None:
+            subscribers = self._topics[topic] = set()
+            self.broker.topic_added(topic)
+        subscribers.add(conn)
+        topics = self._subscriptions.get(conn)
+        if topics is None:
+            topics = self._subscriptions[conn] = set()
+            conn._closed.add_done_callback(lambda _: self.unsubscribe_all(conn))
+        topics.add(topic)
+
+    def unsubscribe(self, conn: Any, topic: str) -> None:
+        """Remove ``conn`` from ``topic``'s subscribers (no error if it wasn't there)."""
+        subscribers = self._topics.get(topic)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self._topics[topic]
+                self.broker.topic_removed(topic)
+        topics = self._subscriptions.get(conn)
+        if topics is not None:
+            topics.discard(topic)
+
+    def unsubscribe_all(self, conn: Any) -> None:
+        """Remove ``conn`` from every topic (called when it closes)."""
+        for topic in list(self._subscriptions.pop(conn, ())):
+            self.unsubscribe(conn, topic)
+
+    def subscribers(self, topic: str) -> frozenset[Any]:
+        return frozenset(self._topics.get(topic, ()))
+
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def publish(self, topic: str, message: str | bytes) -> Any:
+        """Publish ``message`` on ``topic`` through the broker; returns the broker's result."""
+        return self.broker.publish(topic, message)
+
+    def deliver(self, topic: str, message: str | bytes) -> BroadcastResult:
+        """Send ``message`` to this process's subscribers of ``topic`` (brokers call this)."""
+        subscribers = self._topics.get(topic)
+        if not subscribers:
+            return BroadcastResult()
+        return broadcast(subscribers, message, on_full=self.on_full)

@@ -1,0 +1,358 @@
+"""The WebSocket server: ``serve(handler, host, port)`` and the server side of a connection.
+
+Two handler styles, both first class:
+
+* a coroutine ``async def handler(ws)`` run as one task per connection, websockets style;
+* a callbacks object (or a class instantiated per connection) with ``on_open(ws)``,
+  ``on_message(ws, message, opcode)``, ``on_close(ws, code, reason)`` and optionally
+  ``on_ping(ws, payload)``, called straight from the transport with no task, future or queue
+  per message. Send from callbacks with ``ws.send_nowait(message)``.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import ssl as ssl_module
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+from .. import limits
+from ..exceptions import ConnectionClosed, InvalidHandshake
+from ..handshake import ServerHandshake
+from ..http11 import Request, Response
+from .compression import server_extensions
+from .connection import Connection
+from .options import ConnectionOptions, logger
+
+Handler = Callable[["ServerConnection"], Awaitable[None]]
+ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awaitable[Response | None]"]
+
+
+class ServerConnection(Connection):
+    """The server side of one WebSocket connection."""
+
+    def __init__(self, server: "Server") -> None:
+        callbacks = server.callbacks
+        if inspect.isclass(callbacks):
+            callbacks = callbacks()
+        super().__init__(server.options, callbacks)
+        self.server = server
+        self._handshake = ServerHandshake(**server.handshake_options)
+        self._handler_task: asyncio.Task | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server.connections.add(self)
+
+    # ------------------------------------------------------------------------- handshake
+
+    def _handshake_data(self, data: bytes) -> None:
+        if self.request is not None:
+            return  # a process_request hook is still deciding; reading is paused
+        try:
+            request = self._handshake.receive_data(data)
+        except InvalidHandshake as exc:
+            self.logger.info("%s: invalid opening handshake: %s", self, exc)
+            self._reject(self._handshake.error_response(exc))
+            return
+        if request is None:
+            return
+        self.request = request
+        if self.server.closing:
+            self._reject(self.respond(503, "Server is shutting down.\n"))
+            return
+        hook = self.server.process_request
+        if hook is None:
+            self._accept(request)
+            return
+        try:
+            result = hook(self, request)
+        except Exception as exc:
+            self.logger.error("%s: error in process_request", self, exc_info=exc)
+            self._reject(self.respond(500, "Failed to open a WebSocket connection.\n"))
+            return
+        if inspect.isawaitable(result):
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            self._loop.create_task(self._await_process_request(result, request))
+        else:
+            self._after_process_request(result, request)
+
+    async def _await_process_request(self, pending: Awaitable[Any], request: Request) -> None:
+        try:
+            result = await pending
+        except Exception as exc:
+            self.logger.error("%s: error in process_request", self, exc_info=exc)
+            self._reject(self.respond(500, "Failed to open a WebSocket connection.\n"))
+            return
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        self._after_process_request(result, request)
+
+    def _after_process_request(self, result: Response | None, request: Request) -> None:
+        if result is not None:
+            self._reject(result)
+        else:
+            self._accept(request)
+
+    def _accept(self, request: Request) -> None:
+        try:
+            response = self._handshake.accept(request)
+        except InvalidHandshake as exc:
+            self.logger.info("%s: refused opening handshake: %s", self, exc)
+            self._reject(self._handshake.error_response(exc))
+            return
+        self.response = response
+        self.transport.write(response.serialize())  # type: ignore[union-attr]
+        self._open(list(self._handshake.extensions), self._handshake.subprotocol, self._handshake.leftover)
+
+    def respond(
+        self, status_code: int, body: str | bytes = b"", headers: Iterable[tuple[str, str]] | None = None
+    ) -> Response:
+        """Build an HTTP response for ``process_request`` to return instead of upgrading."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        return self._handshake.reject(status_code, body, headers)
+
+    def _reject(self, response: Response) -> None:
+        self.response = response
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(response.serialize())
+            transport.close()
+
+    def _handshake_timeout(self) -> None:
+        self.logger.info("%s: opening handshake timed out", self)
+        self.transport.abort()  # type: ignore[union-attr]
+
+    # ----------------------------------------------------------------------- the handler
+
+    def _opened(self) -> None:
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._handler_task = self._loop.create_task(self._run_handler())
+            return
+        on_open = getattr(callbacks, "on_open", None)
+        if on_open is not None:
+            try:
+                on_open(self)
+            except Exception as exc:
+                self._handler_failed(exc)
+
+    async def _run_handler(self) -> None:
+        try:
+            await self.server.handler(self)  # type: ignore[misc]
+        except ConnectionClosed:
+            pass
+        except Exception as exc:
+            self._handler_failed(exc)
+        # As in websockets: when the handler returns, the connection closes normally.
+        self.close_nowait(1000)
+        await self.wait_closed()
+
+    def _connection_closed(self) -> None:
+        super()._connection_closed()
+        self.server.connections.discard(self)
+        callbacks = self._callbacks
+        on_close = getattr(callbacks, "on_close", None) if callbacks is not None else None
+        if on_close is not None and self._proto is not None:
+            try:
+                on_close(self, self._proto.close_code, self._proto.close_reason)
+            except Exception as exc:
+                self.logger.error("%s: error in on_close", self, exc_info=exc)
+
+
+class Server:
+    """A running WebSocket server (``serve`` returns it).
+
+    ``connections`` holds the open connections. ``close()`` stops accepting, answers
+    handshakes in progress with 503 and closes open connections with 1001; ``wait_closed()``
+    waits for them, at most ``close_timeout`` before aborting what is left.
+    """
+
+    def __init__(
+        self,
+        handler: Any,
+        options: ConnectionOptions,
+        handshake_options: dict[str, Any],
+        process_request: ProcessRequest | None,
+    ) -> None:
+        if inspect.iscoroutinefunction(handler) or not _is_callbacks(handler):
+            self.handler: Handler | None = handler
+            self.callbacks: Any = None
+        else:
+            self.handler = None
+            self.callbacks = handler
+        self.options = options
+        self.handshake_options = handshake_options
+        self.process_request = process_request
+        self.connections: set[ServerConnection] = set()
+        self.closing = False
+        self.server: asyncio.Server | None = None
+        self.logger = options.logger
+
+    def _factory(self) -> ServerConnection:
+        return ServerConnection(self)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return tuple(self.server.sockets) if self.server is not None else ()
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop accepting connections and start closing the open ones (code 1001)."""
+        if self.closing:
+            return
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        if not close_connections:
+            return
+        for conn in list(self.connections):
+            if conn._proto is None:
+                if conn.request is None or conn.response is None:
+                    conn._reject(conn.respond(503, "Server is shutting down.\n"))
+            else:
+                conn.close_nowait(1001, "server shutting down")
+
+    async def wait_closed(self) -> None:
+        """Wait until every connection is closed (aborting stragglers after close_timeout)."""
+        conns = [c.wait_closed() for c in list(self.connections)]
+        if conns:
+            timeout = self.options.close_timeout
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(c) for c in conns], timeout=timeout
+            )
+            for conn in list(self.connections):
+                conn.abort()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        tasks = [c._handler_task for c in list(self.connections) if c._handler_task]
+        for task in tasks:
+            task.cancel()
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled; then close gracefully."""
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            self.close()
+            await self.wait_closed()
+
+    async def __aenter__(self) -> "Server":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()
+        await self.wait_closed()
+
+    def port(self) -> int:
+        """The TCP port of the first listening socket (handy with ``port=0``)."""
+        return self.sockets[0].getsockname()[1]
+
+
+def _is_callbacks(handler: Any) -> bool:
+    return hasattr(handler, "on_message") or hasattr(handler, "on_open")
+
+
+class serve:
+    """Start a WebSocket server: ``server = await serve(handler, host, port)``.
+
+    Also an async context manager (``async with serve(...) as server:``) that closes the
+    server on exit. ``handler`` is a coroutine function taking the connection, or a callbacks
+    object (see the module docstring). Limits default to ``wsfast.limits``. ``compression``
+    is "deflate" (the default, as in websockets) or None. ``ssl`` is an SSLContext for wss://.
+    ``path`` serves on a unix socket instead of host/port; ``sock`` on an existing socket.
+    """
+
+    def __init__(
+        self,
+        handler: Any,
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        *,
+        path: str | None = None,
+        sock: socket.socket | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        origins: Sequence[str | None] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: Callable[..., str | None] | None = None,
+        process_request: ProcessRequest | None = None,
+        compression: str | None = "deflate",
+        server_header: str | None = "wsfast",
+        max_size: int | None = limits.MAX_SIZE,
+        max_fragments: int | None = limits.MAX_FRAGMENTS,
+        max_queue: int | None = limits.MAX_QUEUE,
+        write_limit: int = limits.WRITE_LIMIT,
+        open_timeout: float | None = limits.OPEN_TIMEOUT,
+        close_timeout: float | None = limits.CLOSE_TIMEOUT,
+        ping_interval: float | None = limits.PING_INTERVAL,
+        ping_timeout: float | None = limits.PING_TIMEOUT,
+        max_header_line: int = limits.MAX_HEADER_LINE,
+        max_headers: int = limits.MAX_HEADERS,
+        max_handshake_size: int = limits.MAX_HANDSHAKE_SIZE,
+        decode: bool = True,
+        implementation: str | None = None,
+        logger: Any = logger,
+        reuse_port: bool = False,
+        backlog: int = 1024,
+        **create_server_kwargs: Any,
+    ) -> None:
+        from .._impl import load
+
+        options = ConnectionOptions(
+            max_size=max_size,
+            max_fragments=max_fragments,
+            max_queue=max_queue,
+            write_limit=write_limit,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            decode=decode,
+            kernels=load(implementation) if implementation else None,
+            logger=logger,
+        )
+        handshake_options = dict(
+            origins=origins,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            extensions=server_extensions(compression),
+            max_line=max_header_line,
+            max_headers=max_headers,
+            max_size=max_handshake_size,
+            server_header=server_header,
+        )
+        self._server = Server(handler, options, handshake_options, process_request)
+        self._listen = dict(host=host, port=port, path=path, sock=sock, ssl=ssl,
+                            reuse_port=reuse_port, backlog=backlog, **create_server_kwargs)
+
+    async def _start(self) -> Server:
+        loop = asyncio.get_running_loop()
+        kw = dict(self._listen)
+        path = kw.pop("path")
+        if path is not None:
+            kw.pop("host"), kw.pop("port"), kw.pop("reuse_port")
+            server = await loop.create_unix_server(self._server._factory, path, **kw)
+        else:
+            if kw["sock"] is not None:
+                kw.pop("host"), kw.pop("port")
+            server = await loop.create_server(self._server._factory, **kw)
+        self._server.server = server
+        return self._server
+
+    def __await__(self) -> Any:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._start()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def unix_serve(handler: Any, path: str, **kwargs: Any) -> serve:
+    """``serve`` on a unix socket at ``path``."""
+    return serve(handler, path=path, **kwargs)
