@@ -75,6 +75,12 @@ class Protocol:
     ``extensions`` are the negotiated Extension objects (permessage-deflate uses RSV1).
     ``decode_text=False`` delivers text messages as validated UTF-8 bytes. ``kernels`` picks
     an implementation namespace (``wsfast._impl.load(...)``); by default the chosen one.
+
+    ``defer_failure=True`` is for an I/O layer that hands messages to the application later
+    (a queue read by ``recv()``): when the peer breaks the protocol, the close frame is not
+    queued until the caller has let the application handle the messages that arrived before
+    the violation and calls ``apply_failure()``, as a reader processing the stream one
+    message at a time would. Until then the connection stays OPEN for sending.
     """
 
     def __init__(
@@ -85,6 +91,7 @@ class Protocol:
         max_fragments: int | None = MAX_FRAGMENTS,
         extensions: Sequence[Extension] = (),
         decode_text: bool = True,
+        defer_failure: bool = False,
         kernels: Any = None,
     ) -> None:
         kernels = kernels if kernels is not None else _impl
@@ -115,6 +122,8 @@ class Protocol:
         self.close_sent: tuple[int, str] | None = None
         self.close_rcvd_then_sent: bool | None = None
         self.failure: RemoteProtocolError | None = None
+        self.failure_pending = False  # failure recorded, close frame not queued yet
+        self._defer_failure = defer_failure
         self.eof_received = False
 
     # ------------------------------------------------------------------------- receiving
@@ -142,7 +151,7 @@ class Protocol:
         """
         parser = self._parser
         items = parser.feed(data)
-        if getattr(parser, "special", True) or parser.error is not None:
+        if parser.special or parser.error is not None:
             items = self._process(items)
         return items
 
@@ -205,12 +214,24 @@ class Protocol:
     def _fail(self, error: RemoteProtocolError) -> RemoteProtocolError:
         """Fail the connection: queue a close frame with the error's code, stop parsing."""
         self.failure = error
+        if self._defer_failure:
+            self.failure_pending = True
+        else:
+            self.apply_failure()
+        return error
+
+    def apply_failure(self) -> None:
+        """Queue the close frame of a recorded failure (see ``defer_failure``); then the caller
+        sends ``data_to_send()`` and ends the TCP connection."""
+        error = self.failure
+        if error is None:
+            return
+        self.failure_pending = False
         if self.close_sent is None:
             reason = str(error).encode("utf-8")[:123].decode("utf-8", "ignore")
             self._queue_close(error.close_code, reason)
         if self.state is State.OPEN:
             self.state = State.CLOSING
-        return error
 
     # --------------------------------------------------------------------------- sending
 
@@ -305,9 +326,9 @@ class Protocol:
         The closing handshake is complete or the connection failed. A server closes the TCP
         connection itself; a client waits briefly for the server to do it (RFC 6455 7.1.1).
         """
-        return self.failure is not None or (
-            self.close_sent is not None and self.close_rcvd is not None
-        )
+        if self.failure is not None:
+            return not self.failure_pending
+        return self.close_sent is not None and self.close_rcvd is not None
 
     @property
     def close_code(self) -> int:

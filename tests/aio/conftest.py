@@ -79,3 +79,4 @@ def connect_ws(impl_name):
         return wsfast.connect(uri, **kwargs)
 
     return connect
+

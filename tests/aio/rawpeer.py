@@ -86,3 +86,10 @@ class RawPeer:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> None:
+    """Poll ``predicate()`` until it is true; fail the test after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 import wsfast
-from rawpeer import RawPeer
+from rawpeer import RawPeer, wait_until
 
 
 async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
@@ -16,8 +16,7 @@ async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
 
     server = await serve_ws(handler)
     clients = [await connect_ws(server.uri, compression=None) for _ in range(20)]
-    while len(conns) < 20:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(conns) >= 20)
     result = wsfast.broadcast(server.connections, "to all ☃")
     assert result.sent == 20 and result.skipped == 0
     for c in clients:
@@ -40,8 +39,7 @@ async def test_broadcast_with_deflate_connections(serve_ws, connect_ws):
     clients = [await connect_ws(server.uri) for _ in range(5)] + [
         await connect_ws(server.uri, compression=None) for _ in range(5)
     ]
-    while len(conns) < 10:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(conns) >= 10)
     message = "compressible " * 200
     assert wsfast.broadcast(server.connections, message).sent == 10
     for c in clients:
@@ -61,8 +59,7 @@ async def test_slow_subscriber_is_skipped_and_memory_bounded(serve_ws, connect_w
     slow = await RawPeer.connect(server.port())
     slow.writer.transport.pause_reading()  # never reads
     fast = [await connect_ws(server.uri, compression=None, max_queue=None) for _ in range(3)]
-    while len(conns) < 4:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(conns) >= 4)
     slow_conn = next(c for c in conns if c.remote_address[1] == slow.writer.get_extra_info("sockname")[1])
     message = b"m" * 16384
     skipped = 0
@@ -93,8 +90,7 @@ async def test_slow_subscriber_closed_with_1013(serve_ws):
     server = await serve_ws(handler, write_limit=16384)
     slow = await RawPeer.connect(server.port())
     slow.writer.transport.pause_reading()
-    while not conns:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: bool(conns))
     closed = 0
     # Loopback socket buffers absorb several MiB before the write buffer fills up.
     for _ in range(1000):

@@ -96,6 +96,8 @@ class Connection(asyncio.Protocol):
             max_fragments=opts.max_fragments,
             extensions=extensions,
             decode_text=opts.decode,
+            # Queued messages reach the application later; see Protocol's defer_failure.
+            defer_failure=self._on_message is None,
             kernels=opts.kernels,
         )
         if opts.ping_interval is not None:
@@ -134,6 +136,7 @@ class Connection(asyncio.Protocol):
 
     def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
         messages = self._messages
+        handed = False  # a message went straight to a waiting recv() in this batch
         for op, payload in items:
             if op == OP_TEXT or op == OP_BINARY:
                 waiter = self._recv_waiter
@@ -141,9 +144,18 @@ class Connection(asyncio.Protocol):
                     self._recv_waiter = None
                     if not waiter.done():
                         waiter.set_result(payload)
+                        handed = True
                         continue
                 messages.append(payload)
+            elif op == OP_FAILURE and (messages or handed):
+                # Let the application handle what came before the violation first: the
+                # close frame goes out when it asks for the next message (or at the timeout).
+                self._control(op, payload)
+                self.transport.pause_reading()  # type: ignore[union-attr]
+                self._set_deadline(self._opts.close_timeout or 1.0)
             else:
+                if op == OP_FAILURE:
+                    self._proto.apply_failure()  # type: ignore[union-attr]
                 self._control(op, payload)
         max_queue = self._opts.max_queue
         if max_queue is not None and len(messages) >= max_queue and not self._reading_paused:
@@ -255,6 +267,8 @@ class Connection(asyncio.Protocol):
             raise self._closed_exc
         if self._recv_waiter is not None:
             raise RuntimeError("another coroutine is already waiting in recv()")
+        if self._proto is not None and self._proto.failure_pending:
+            self._apply_failure()
         waiter = self._recv_waiter = self._loop.create_future()
         try:
             return await waiter
@@ -456,6 +470,8 @@ class Connection(asyncio.Protocol):
             return
         if proto is None:
             self._handshake_timeout()
+        elif proto.failure_pending:
+            self._apply_failure()
         elif proto.state is State.OPEN:
             if self._keepalive_sent is not None:
                 self.logger.info("%s: keepalive ping timeout", self)
@@ -477,6 +493,18 @@ class Connection(asyncio.Protocol):
 
     def _handshake_timeout(self) -> None:
         self.transport.abort()  # type: ignore[union-attr]
+
+    def _apply_failure(self) -> None:
+        """Send the close frame of a deferred protocol failure and end the TCP connection."""
+        proto = self._proto
+        assert proto is not None
+        proto.apply_failure()
+        self._flush()
+        if not self._reading_paused:
+            # Reading was paused while the failure waited; the peer's FIN must get through.
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        if not self._tcp_closing and proto.close_expected():
+            self._closing_handshake_done()
 
     def _fail_local(self, code: int, reason: str) -> None:
         """Close with ``code`` right away without waiting for the peer (it may be gone)."""

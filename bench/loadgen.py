@@ -1,0 +1,705 @@
+"""One WebSocket load generator for every benchmarked server.
+
+Raw asyncio protocol on uvloop (falls back to asyncio), no WebSocket library:
+
+* the handshake is one fixed request with a fixed ``Sec-WebSocket-Key`` (the 101 answer is
+  checked for the matching ``Sec-WebSocket-Accept``);
+* client frames are masked with a fixed key and built **once** (frame, and batches of
+  frames, cached as bytes), then written in batches;
+* echoes are counted by walking **frame headers only** (server frames are unmasked, payload
+  bytes are skipped, never copied or decoded). When a chunk holds many frames of the
+  expected size, their header bytes are checked in C with strided slices
+  (``data[0:end:frame_len]``), so the per-frame Python cost disappears for small messages.
+
+Modes: ``pingpong``, ``pipelined``, ``broadcast``, ``handshakes``, ``idle-memory``
+(see README.md). Prints one JSON object on stdout; with ``--server-pid`` it also reports the
+server's CPU time (``/proc/PID/stat`` utime+stime) next to its own (``time.process_time``)
+over the same window, which is how the generator proves it is not the bottleneck.
+
+Run: ``python -m bench.loadgen --port P --mode pipelined --size 64 [--server-pid PID]``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import random
+import resource
+import socket
+import sys
+import time
+
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key
+ACCEPT = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+MASK = b"\x37\xfa\x21\x3d"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+OP_TEXT, OP_BINARY, OP_CLOSE = 1, 2, 8
+
+
+# --------------------------------------------------------------------------- frames
+
+def header(op: int, n: int, masked: bool) -> bytes:
+    b0 = 0x80 | op
+    m = 0x80 if masked else 0
+    if n < 126:
+        return bytes((b0, m | n))
+    if n < 65536:
+        return bytes((b0, m | 126)) + n.to_bytes(2, "big")
+    return bytes((b0, m | 127)) + n.to_bytes(8, "big")
+
+
+def mask_bytes(payload: bytes, key: bytes = MASK) -> bytes:
+    n = len(payload)
+    if not n:
+        return b""
+    rep = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(rep, "big")).to_bytes(n, "big")
+
+
+def client_frame(op: int, payload: bytes) -> bytes:
+    return header(op, len(payload), True) + MASK + mask_bytes(payload)
+
+
+def make_payload(size: int, text: bool) -> bytes:
+    if text:  # valid UTF-8: printable ASCII
+        base = bytes(range(32, 127))
+        return (base * (size // len(base) + 1))[:size]
+    return random.Random(size).randbytes(size)
+
+
+def request(port: int, path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+# --------------------------------------------------------------------------- process stats
+
+def proc_cpu(pid: int) -> float:
+    """utime+stime of a whole process (all threads), seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        s = f.read()
+    fields = s[s.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def system_busy() -> float:
+    """Busy CPU seconds of the whole machine (all CPUs), from /proc/stat."""
+    with open("/proc/stat", "rb") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # minus idle and iowait
+
+
+def proc_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+class Window:
+    """CPU and wall time of the generator (and the server, if its pid is known)."""
+
+    def __init__(self, server_pid: int | None):
+        self.pid = server_pid
+        self.t = time.perf_counter()
+        self.gen = time.process_time()
+        self.srv = proc_cpu(server_pid) if server_pid else None
+        self.busy = system_busy()
+
+    def until(self, later: "Window") -> dict:
+        d = {"elapsed": later.t - self.t, "gen_cpu": later.gen - self.gen}
+        busy = later.busy - self.busy
+        if self.pid:
+            d["server_cpu"] = later.srv - self.srv
+            # CPU used by anything else on the machine in the same window (noise indicator)
+            d["foreign_cpu"] = max(0.0, busy - d["server_cpu"] - d["gen_cpu"])
+        return d
+
+
+# --------------------------------------------------------------------------- client protocol
+
+def _frame_header(b: bytes) -> tuple[int, int, int]:
+    """(header length, payload length, 1 if a final data frame) of the frame at b[0],
+    or (0, 0, 0) when ``b`` is too short to hold its header."""
+    if len(b) < 2:
+        return 0, 0, 0
+    ln = b[1] & 0x7F
+    hl = 2 if ln < 126 else 4 if ln == 126 else 10
+    if len(b) < hl:
+        return 0, 0, 0
+    if hl > 2:
+        ln = int.from_bytes(b[2:hl], "big")
+    op = b[0] & 0x0F
+    return hl, ln, 1 if (b[0] & 0x80 and op < 3) else 0
+
+
+class FrameCounter:
+    """Header-only frame walker: counts complete final data frames, skips payloads."""
+
+    def __init__(self, gen: "Gen"):
+        self.gen = gen
+        self.count = 0
+        self.skip = 0          # payload bytes of the current frame still to skip
+        self.skip_counts = 0   # 1 if that frame, once complete, is a final data frame
+        self.rem = b""         # incomplete frame header carried over
+        self.closed = False
+
+    def parse(self, data) -> int:
+        """Count complete final data frames in ``data``; headers only."""
+        got = 0
+        if self.skip:
+            n = len(data)
+            if n < self.skip:
+                self.skip -= n
+                return 0
+            data = data[self.skip:]
+            self.skip = 0
+            got = self.skip_counts
+        if self.rem:
+            # finish the frame whose header was cut, without copying ``data``
+            rem = self.rem
+            self.rem = b""
+            head = rem + bytes(data[:14])
+            hl, ln, counts = _frame_header(head)
+            if not hl:
+                self.rem = head
+                return got
+            adv = hl + ln - len(rem)
+            if adv > len(data):
+                self.skip = adv - len(data)
+                self.skip_counts = counts
+                return got
+            got += counts
+            data = data[adv:]
+        n = len(data)
+        pos = 0
+        g = self.gen
+        fl = g.echo_len
+        if fl and n >= fl:
+            # fast path: k frames of the expected length, headers checked by strided slices
+            k = n // fl
+            if k > g.max_k:
+                k = g.max_k
+            end = k * fl
+            ok = True
+            for i, col in g.hcols:
+                if data[i:end:fl] != col[:k]:
+                    ok = False
+                    break
+            if ok:
+                got += k
+                pos = end
+        while pos < n:
+            if n - pos < 2:
+                self.rem = bytes(data[pos:])
+                break
+            b0 = data[pos]
+            ln = data[pos + 1]
+            if ln & 0x80:
+                raise ConnectionError("server frame is masked")
+            if ln < 126:
+                hl = 2
+            elif ln == 126:
+                if n - pos < 4:
+                    self.rem = bytes(data[pos:])
+                    break
+                ln = (data[pos + 2] << 8) | data[pos + 3]
+                hl = 4
+            else:
+                if n - pos < 10:
+                    self.rem = bytes(data[pos:])
+                    break
+                ln = int.from_bytes(data[pos + 2:pos + 10], "big")
+                hl = 10
+            op = b0 & 0x0F
+            counts = 1 if (b0 & 0x80 and op < 3) else 0
+            if op == OP_CLOSE:
+                self.closed = True
+            end = pos + hl + ln
+            if end > n:
+                self.skip = end - n
+                self.skip_counts = counts
+                break
+            got += counts
+            pos = end
+        return got
+
+
+class Client(FrameCounter, asyncio.BufferedProtocol):
+    """One WebSocket connection: handshake, then header-only frame counting.
+
+    ``mode``: 0 count only, 1 pingpong, 2 pipelined, 3 broadcast subscriber (shared total).
+    """
+
+    def __init__(self, gen: "Gen", path_req: bytes, mode: int):
+        FrameCounter.__init__(self, gen)
+        self.req = path_req
+        self.mode = mode
+        self.t = None
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.hs = b""
+        self.handshaking = True
+        self.outstanding = 0
+        self.running = False
+
+    # -- transport callbacks
+    def connection_made(self, transport):
+        self.t = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport.write(self.req)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if not self.upgraded.done():
+            self.upgraded.set_exception(ConnectionError(f"closed during handshake: {exc}"))
+
+    def get_buffer(self, sizehint):
+        return self.gen.rbuf  # one receive buffer shared by all connections (no copy kept)
+
+    def buffer_updated(self, nbytes):
+        self.data_received(self.gen.rbuf[:nbytes])
+
+    def data_received(self, data):
+        if self.handshaking:
+            self.hs += bytes(data)
+            end = self.hs.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.hs[:end]
+            data = self.hs[end + 4:]
+            self.hs = b""
+            self.handshaking = False
+            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
+                self.upgraded.set_exception(ConnectionError("bad upgrade: %r" % head[:200]))
+                self.t.abort()
+                return
+            if self.mode == 2 and self.gen.rcvlowat > 1:
+                # wake up only once a batch of echoes is queued (the server always owes at
+                # least inflight/2 echoes, so this never waits for bytes that can't come)
+                sock = self.t.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self.gen.rcvlowat)
+            self.upgraded.set_result(None)
+            if not data:
+                return
+        got = self.parse(data)
+        if got:
+            self.count += got
+            mode = self.mode
+            if mode == 2:
+                out = self.outstanding - got
+                if self.running and out <= self.gen.low:
+                    self.gen.send_batch(self.t, self.gen.inflight - out)
+                    out = self.gen.inflight
+                self.outstanding = out
+            elif mode == 1:
+                if self.running:
+                    self.t.write(self.gen.frame)
+            elif mode == 3:
+                g = self.gen
+                g.total += got
+                if g.total >= g.target and g.target and not g.done.done():
+                    g.done.set_result(None)
+
+class Gen:
+    """Shared, pre-built state of one load-generation run."""
+
+    def __init__(self, args):
+        self.args = args
+        self.loop = asyncio.get_running_loop()
+        op = OP_TEXT if args.type == "text" else OP_BINARY
+        payload = make_payload(args.size, args.type == "text")
+        self.frame = client_frame(op, payload)
+        self.inflight = max(1, args.inflight)
+        self.low = self.inflight // 2
+        self.batches: dict[int, bytes] = {}
+        self.big = len(self.frame) >= 16384
+        # what the server's echo looks like: unmasked header + payload
+        eh = header(op, args.size, False)
+        self.echo_len = len(eh) + args.size
+        self.max_k = 1 << 16
+        self.rbuf = memoryview(bytearray(1 << 18))
+        self.hcols = [(i, bytes((eh[i],)) * self.max_k) for i in range(len(eh))]
+        self.rcvlowat = min(65536, max(1, self.inflight // 4) * self.echo_len) if args.rcvlowat else 1
+        self.total = 0
+        self.target = 0
+        self.done = self.loop.create_future()
+
+    def send_batch(self, transport, k: int) -> None:
+        if self.big:
+            transport.writelines([self.frame] * k)
+            return
+        b = self.batches.get(k)
+        if b is None:
+            b = self.batches[k] = self.frame * k
+        transport.write(b)
+
+    async def open(self, path: str, mode: int, count: int, concurrency: int = 128) -> list[Client]:
+        req = request(self.args.port, path)
+        sem = asyncio.Semaphore(concurrency)
+        out: list[Client] = []
+
+        async def one():
+            async with sem:
+                proto = Client(self, req, mode)
+                await self.loop.create_connection(lambda: proto, self.args.host, self.args.port)
+                await proto.upgraded
+                out.append(proto)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        return out
+
+
+# --------------------------------------------------------------------------- modes
+
+async def run_stream(args, pipelined: bool) -> dict:
+    g = Gen(args)
+    conns = await g.open("/", 2 if pipelined else 1, args.conns)
+    for c in conns:
+        c.running = True
+        if pipelined:
+            c.outstanding = g.inflight
+            g.send_batch(c.t, g.inflight)
+        else:
+            c.t.write(g.frame)
+    await asyncio.sleep(args.warmup)
+    c0 = sum(c.count for c in conns)
+    w0 = Window(args.server_pid)
+    await asyncio.sleep(args.duration)
+    c1 = sum(c.count for c in conns)
+    w1 = Window(args.server_pid)
+    for c in conns:
+        c.running = False
+        c.t.abort()
+    res = w0.until(w1)
+    res["count"] = c1 - c0
+    res["value"] = res["count"] / res["elapsed"]
+    res["unit"] = "msg/s"
+    if res["count"] == 0:
+        res["error"] = "no echo received in the measurement window"
+    return res
+
+
+def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256):
+    """Blocking connect + upgrade of ``count`` plain sockets (in batches, so the server's
+    accept queue never overflows); returns [(socket, FrameCounter)], sockets non-blocking."""
+    req = request(args.port, path)
+    out = []
+    for i in range(0, count, batch):
+        pending = []
+        for _ in range(min(batch, count - i)):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.settimeout(args.timeout)
+            s.connect((args.host, args.port))
+            s.sendall(req)
+            pending.append(s)
+        for s in pending:
+            buf = b""
+            while (end := buf.find(b"\r\n\r\n")) < 0:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed during handshake")
+                buf += chunk
+            head = buf[:end]
+            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
+                raise ConnectionError("bad upgrade: %r" % head[:200])
+            fc = FrameCounter(gen)
+            fc.count += fc.parse(buf[end + 4:])
+            s.setblocking(False)
+            out.append((s, fc))
+    return out
+
+
+async def run_broadcast(args) -> dict:
+    """Synchronous epoll reader (the event loop is idle meanwhile).
+
+    Subscribers are read *lazily*: one pass over the ready sockets, then a wait of up to
+    ``interval`` on the control socket alone, so each recv() returns many frames and the
+    generator's cost per delivery stays far below the server's. The kernel receive buffers
+    hold what arrives meanwhile (``interval`` is chosen so they never fill). As soon as the
+    server's ``done`` reply arrives, passes run back to back until every delivery is counted,
+    so the end of the window is detected within one pass.
+    """
+    import select
+
+    g = Gen(args)
+    subs = open_raw(args, "/bcast", args.conns, g)
+    ctrl, _ = open_raw(args, "/control", 1, g)[0]
+    m = args.messages or max(10, 200_000 // args.conns)
+    ep = select.epoll()
+    by_fd = {}
+    for s, fc in subs:
+        ep.register(s.fileno(), select.EPOLLIN)
+        by_fd[s.fileno()] = (s, fc)
+    ep_ctrl = select.epoll()
+    ep_ctrl.register(ctrl.fileno(), select.EPOLLIN)
+    # bytes per connection per second at 2M deliveries/s vs ~128 KiB of receive buffer
+    interval = min(0.1, max(0.001, 0.25 * 131072 / (260 * 2e6 / args.conns)))
+    total = sum(fc.count for _, fc in subs)
+    for _, fc in subs:
+        fc.count = 0
+
+    ctrl_buf = b""
+    fired = 0
+
+    def fire(n: int):
+        nonlocal ctrl_buf, fired
+        fired += 1  # this broadcast is over (server side) once the fired-th "done" arrives
+        target = args.conns * n
+        got = 0
+        done_seen = ctrl_buf.count(b"done") >= fired
+        w = Window(args.server_pid)
+        deadline = time.perf_counter() + args.timeout
+        ctrl.sendall(client_frame(OP_TEXT, b"broadcast %d" % n))
+        poll = ep.poll
+        while got < target:
+            for fd, _ in poll(0):
+                s, fc = by_fd[fd]
+                try:
+                    data = s.recv(262144)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    ep.unregister(fd)
+                    continue
+                k = fc.parse(data)
+                got += k
+            if got >= target:
+                break
+            if done_seen:
+                if not ep.poll(0.001) and time.perf_counter() > deadline:
+                    break
+                continue
+            if ep_ctrl.poll(interval):
+                ctrl_buf += ctrl.recv(65536)
+                done_seen = ctrl_buf.count(b"done") >= fired
+            if time.perf_counter() > deadline:
+                break
+        return w, got, target
+
+    fire(max(1, m // 10))  # warm-up
+    w0, got, target = fire(m)
+    w1 = Window(args.server_pid)
+    res = w0.until(w1)
+    res["count"] = got
+    res["value"] = got / res["elapsed"]
+    res["unit"] = "deliveries/s"
+    res["connections"] = args.conns
+    res["messages"] = m
+    res["read_interval_s"] = interval
+    if got < target:
+        res["error"] = f"timeout: {got}/{target} delivered"
+    ep.close()
+    ep_ctrl.close()
+    for s, _ in subs:
+        s.close()
+    ctrl.close()
+    return res
+
+
+class HS(asyncio.Protocol):
+    """connect -> upgrade -> send close -> wait for the server's close -> close."""
+
+    __slots__ = ("req", "done", "buf", "t", "state")
+
+    def __init__(self, req: bytes, done):
+        self.req = req
+        self.done = done
+        self.buf = b""
+        self.state = 0
+
+    def connection_made(self, t):
+        self.t = t
+        t.write(self.req)
+
+    def data_received(self, data):
+        if self.state == 0:
+            self.buf += data
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end]
+            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
+                self.t.abort()
+                if not self.done.done():
+                    self.done.set_exception(ConnectionError("bad upgrade"))
+                return
+            self.state = 1
+            self.t.write(CLOSE_FRAME)
+            data = self.buf[end + 4:]
+            self.buf = b""
+            if not data:
+                return
+        # state 1: anything from the server now is its close frame (or the start of it)
+        if data[0] & 0x0F == OP_CLOSE:
+            self.state = 2
+            self.t.close()
+            if not self.done.done():
+                self.done.set_result(None)
+
+    def connection_lost(self, exc):
+        if not self.done.done():
+            if self.state >= 1:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(ConnectionError("lost during handshake"))
+
+
+CLOSE_FRAME = client_frame(OP_CLOSE, (1000).to_bytes(2, "big"))
+
+
+async def run_handshakes(args) -> dict:
+    loop = asyncio.get_running_loop()
+    req = request(args.port, "/")
+    count = 0
+    errors = 0
+    stop = False
+
+    async def worker():
+        nonlocal count, errors
+        while not stop:
+            done = loop.create_future()
+            try:
+                await loop.create_connection(lambda: HS(req, done), args.host, args.port)
+                await done
+                count += 1
+            except (OSError, ConnectionError):
+                errors += 1
+                await asyncio.sleep(0.01)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(args.conns)]
+    await asyncio.sleep(args.warmup)
+    c0 = count
+    w0 = Window(args.server_pid)
+    await asyncio.sleep(args.duration)
+    c1 = count
+    w1 = Window(args.server_pid)
+    stop = True
+    await asyncio.wait(tasks, timeout=2)
+    for t in tasks:
+        t.cancel()
+    res = w0.until(w1)
+    res["count"] = c1 - c0
+    res["value"] = res["count"] / res["elapsed"]
+    res["unit"] = "handshakes/s"
+    res["errors"] = errors
+    if res["count"] == 0:
+        res["error"] = f"no handshake completed ({errors} errors)"
+    return res
+
+
+async def run_idle_memory(args) -> dict:
+    if not args.server_pid:
+        raise SystemExit("idle-memory needs --server-pid")
+    g = Gen(args)
+    warm = await g.open("/", 0, 10)
+    await asyncio.sleep(0.3)
+    before = proc_rss_kib(args.server_pid)
+    t0 = time.perf_counter()
+    conns = await g.open("/", 0, args.conns)
+    setup = time.perf_counter() - t0
+    await asyncio.sleep(args.settle)
+    after = proc_rss_kib(args.server_pid)
+    lost = sum(c.closed for c in conns)
+    for c in conns + warm:
+        c.t.abort()
+    res = {"value": (after - before) / args.conns, "unit": "KiB/conn",
+           "rss_before_kib": before, "rss_after_kib": after, "connections": args.conns,
+           "setup_s": setup}
+    if lost:
+        res["error"] = f"{lost} connections closed by the server while idle"
+    return res
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--mode", required=True,
+                   choices=["pingpong", "pipelined", "broadcast", "handshakes", "idle-memory"])
+    p.add_argument("--size", type=int, default=64, help="payload bytes")
+    p.add_argument("--type", choices=["binary", "text"], default="binary")
+    p.add_argument("--conns", type=int, default=None,
+                   help="connections (pingpong/pipelined: 1, broadcast/idle: 1000, handshakes: "
+                        "concurrent workers, 8)")
+    p.add_argument("--inflight", type=int, default=64, help="pipelined: messages in flight per conn")
+    p.add_argument("--messages", type=int, default=0, help="broadcast: messages (0 = ~200k deliveries)")
+    p.add_argument("--duration", type=float, default=2.0)
+    p.add_argument("--warmup", type=float, default=0.5)
+    p.add_argument("--settle", type=float, default=1.0, help="idle-memory: wait before reading RSS")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--server-pid", type=int, default=0)
+    p.add_argument("--cpu", type=int, default=None, help="pin the generator to this CPU")
+    p.add_argument("--no-uvloop", action="store_true")
+    p.add_argument("--no-rcvlowat", dest="rcvlowat", action="store_false",
+                   help="pipelined: wake on every byte instead of on inflight/4 echoes (SO_RCVLOWAT)")
+    a = p.parse_args(argv)
+    if a.conns is None:
+        a.conns = {"broadcast": 1000, "idle-memory": 1000, "handshakes": 8}.get(a.mode, 1)
+    return a
+
+
+async def amain(args) -> dict:
+    if args.mode == "pingpong":
+        return await run_stream(args, False)
+    if args.mode == "pipelined":
+        return await run_stream(args, True)
+    if args.mode == "broadcast":
+        return await run_broadcast(args)
+    if args.mode == "handshakes":
+        return await run_handshakes(args)
+    return await run_idle_memory(args)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.cpu is not None:
+        try:
+            os.sched_setaffinity(0, {args.cpu})
+        except OSError:
+            pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    factory = asyncio.new_event_loop
+    loop_name = "asyncio"
+    if not args.no_uvloop:
+        try:
+            import uvloop
+            factory = uvloop.new_event_loop
+            loop_name = "uvloop"
+        except ImportError:
+            pass
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            res = runner.run(asyncio.wait_for(amain(args), args.timeout + args.duration + args.warmup + 60))
+    except Exception as exc:  # report, don't crash the runner
+        res = {"value": 0.0, "error": f"{type(exc).__name__}: {exc}"}
+    res["gen_loop"] = loop_name
+    res["gen_affinity"] = sorted(os.sched_getaffinity(0))
+    n = res.get("count") or 0
+    if n and "gen_cpu" in res:
+        res["gen_us_per_msg"] = 1e6 * res["gen_cpu"] / n
+        res["gen_util"] = res["gen_cpu"] / res["elapsed"]
+        if "server_cpu" in res:
+            res["server_us_per_msg"] = 1e6 * res["server_cpu"] / n
+            res["server_util"] = res["server_cpu"] / res["elapsed"]
+    if "foreign_cpu" in res:
+        res["foreign_util"] = res["foreign_cpu"] / res["elapsed"]
+    json.dump(res, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""What every benchmark server shares: CLI, event loop choice, endpoints, READY/SKIP protocol.
+
+Endpoints (same for every server):
+
+* ``/bcast``   - subscriber: the connection joins the broadcast set; what it sends is ignored.
+* ``/control`` - a text message ``broadcast <n>`` makes the server send ``BROADCAST_PAYLOAD``
+  (256 bytes, binary) ``n`` times to every subscriber, then reply the text ``done``.
+* any other path - echo: every data message is sent back with the same opcode and payload.
+
+Client close frames are answered with a close frame (the library's normal behaviour).
+Once listening, the server prints ``READY`` (flushed). A server that cannot run here prints
+``SKIP <reason>`` and exits with status 3 (the runner then leaves it out with that reason).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import traceback
+from typing import Awaitable, Callable
+
+HOST = "127.0.0.1"
+BACKLOG = 4096
+MAX_MESSAGE = 4 * 1024 * 1024  # > 1 MiB, the largest benchmarked message
+BROADCAST_PAYLOAD = bytes(range(256))  # 256 bytes
+BCAST_PATH = "/bcast"
+CONTROL_PATH = "/control"
+SKIP_EXIT = 3
+
+
+def parse_broadcast(text: str | bytes) -> int:
+    """``"broadcast 20"`` -> 20 (``0`` if the command is not understood)."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("ascii", "replace")
+    parts = text.split()
+    if len(parts) == 2 and parts[0] == "broadcast" and parts[1].isdigit():
+        return int(parts[1])
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio")
+    return p.parse_args(argv)
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def ready() -> None:
+    print("READY", flush=True)
+
+
+def skip(reason: str) -> None:
+    print(f"SKIP {reason}", flush=True)
+    sys.exit(SKIP_EXIT)
+
+
+def run_asyncio(start: Callable[[argparse.Namespace], Awaitable[object]], argv=None) -> None:
+    """Run an asyncio server: ``await start(args)`` must start listening and return; then
+    READY is printed and the loop runs until the process is terminated."""
+    args = parse_args(argv)
+    raise_nofile()
+    try:
+        if args.uvloop:
+            import uvloop
+            factory = uvloop.new_event_loop
+        else:
+            factory = asyncio.new_event_loop
+
+        async def main() -> None:
+            keep = await start(args)  # noqa: F841 - keep the server object alive
+            ready()
+            await asyncio.Event().wait()
+
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main())
+    except (ImportError, NotImplementedError) as exc:
+        skip(f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
+
+
+def guard(fn: Callable[[], None]) -> None:
+    """Run a non-asyncio server main, turning ImportError/NotImplementedError into SKIP."""
+    try:
+        fn()
+    except (ImportError, NotImplementedError) as exc:
+        skip(f"{type(exc).__name__}: {exc}")
+
+
+if os.environ.get("BENCH_SERVER_DEBUG"):
+    import logging
+    logging.basicConfig(level=logging.DEBUG)

@@ -1,0 +1,56 @@
+"""socketify.py (uWebSockets) echo/broadcast server.
+
+Fast settings: compression disabled, max_payload_length and max_backpressure large (uWS
+drops sends above max_backpressure), no idle timeout, no automatic pings. Broadcast uses
+uWS pub/sub (subscribers subscribe to one topic, the control handler publishes). socketify
+runs its own libuv loop: ``--uvloop`` is accepted and ignored.
+"""
+from __future__ import annotations
+
+from bench.servers import _common as c
+
+
+def main() -> None:
+    args = c.parse_args()
+    c.raise_nofile()
+    from socketify import App, CompressOptions, OpCode
+
+    payload = c.BROADCAST_PAYLOAD
+    topic = "bcast"
+    app = App()
+    common = {
+        "compression": CompressOptions.DISABLED,
+        "max_payload_length": c.MAX_MESSAGE,
+        "max_backpressure": 1 << 30,
+        "idle_timeout": 0,
+        "send_pings_automatically": False,
+    }
+
+    def echo(ws, message, opcode):
+        ws.send(message, opcode)
+
+    def sub_open(ws):
+        ws.subscribe(topic)
+
+    def ignore(ws, message, opcode):
+        pass
+
+    def control(ws, message, opcode):
+        n = c.parse_broadcast(message)
+        for _ in range(n):
+            app.publish(topic, payload, OpCode.BINARY)
+        ws.send("done", OpCode.TEXT)
+
+    app.ws(c.BCAST_PATH, {**common, "open": sub_open, "message": ignore})
+    app.ws(c.CONTROL_PATH, {**common, "message": control})
+    app.ws("/*", {**common, "message": echo})
+
+    def on_listen(config):
+        c.ready()
+
+    app.listen({"port": args.port, "host": c.HOST}, on_listen)
+    app.run()
+
+
+if __name__ == "__main__":
+    c.guard(main)

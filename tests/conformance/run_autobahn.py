@@ -1,0 +1,167 @@
+"""Runs the Autobahn|Testsuite against wsfast, server and client, on both twins, and fails on
+any case that is not strictly passed.
+
+    python tests/conformance/run_autobahn.py                 # all cases, 4 runs, 2 at a time
+    python tests/conformance/run_autobahn.py --cases 1.*,2.* --modes server --impls python
+
+Each run is a ``wstest`` process (installed by ../shared/autobahn/install-wstest.sh) and a
+wsfast peer process (autobahn_peer.py). Afterwards the report's index.json is read: every case
+must have behaviour and close behaviour "OK" or "INFORMATIONAL" (no FAILED, NON-STRICT,
+UNIMPLEMENTED, WRONG CODE or UNCLEAN). A summary table is printed; the exit code is 1 if any
+case is not strictly passed.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PEER = HERE / "autobahn_peer.py"
+PASSING = {"OK", "INFORMATIONAL"}
+
+
+def find_wstest() -> str:
+    """Install wstest if needed (idempotent) and return its path."""
+    if os.environ.get("WSTEST"):
+        return os.environ["WSTEST"]
+    for script in (ROOT.parent / "shared/autobahn/install-wstest.sh", ROOT / "../shared/autobahn/install-wstest.sh"):
+        if script.exists():
+            out = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True)
+            return out.stdout.strip().splitlines()[-1]
+    raise SystemExit("install-wstest.sh not found next to the repository (../shared/autobahn)")
+
+
+_taken: set[int] = set()
+
+
+def free_port() -> int:
+    """A free loopback port, never the same one twice in this run (jobs run in parallel)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _taken:
+            _taken.add(port)
+            return port
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def run_job(wstest: str, mode: str, impl: str, cases: list[str], outroot: Path) -> Path:
+    """One wstest run for (mode, impl); returns the report's index.json path."""
+    agent = f"wsfast-{impl}"
+    workdir = outroot / f"{mode}-{impl}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    log = open(workdir / "run.log", "w")
+    if mode == "server":
+        spec = {"outdir": str(workdir / "reports"), "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{port}"}],
+                "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
+        (workdir / "spec.json").write_text(json.dumps(spec))
+        peer = subprocess.Popen([sys.executable, str(PEER), "server", "--port", str(port), "--implementation", impl],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_for_port(port)
+            subprocess.run([wstest, "-m", "fuzzingclient", "-s", "spec.json"], cwd=workdir,
+                           stdout=log, stderr=subprocess.STDOUT, check=True)
+        finally:
+            peer.terminate()
+            peer.wait(10)
+        return workdir / "reports" / "index.json"
+    spec = {"url": f"ws://127.0.0.1:{port}", "outdir": str(workdir / "reports"), "cases": cases,
+            "exclude-cases": [], "exclude-agent-cases": {}}
+    (workdir / "spec.json").write_text(json.dumps(spec))
+    server = subprocess.Popen([wstest, "-m", "fuzzingserver", "-u", "0", "-s", "spec.json"], cwd=workdir,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        subprocess.run([sys.executable, str(PEER), "client", "--url", f"ws://127.0.0.1:{port}",
+                        "--agent", agent, "--implementation", impl],
+                       stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return workdir / "reports" / "index.json"
+
+
+def summarize(index: Path, mode: str, impl: str) -> tuple[collections.Counter, list[str]]:
+    """Count behaviours in one report; return (counts, descriptions of non-passing cases)."""
+    data = json.loads(index.read_text())
+    counts: collections.Counter = collections.Counter()
+    bad = []
+    for agent, cases in data.items():
+        for case, result in cases.items():
+            behavior, close = result["behavior"], result["behaviorClose"]
+            counts[behavior] += 1
+            if close not in PASSING:
+                counts[f"close {close}"] += 1
+            if behavior not in PASSING or close not in PASSING:
+                bad.append(f"{mode}/{impl} case {case}: {behavior} / close {close}")
+    return counts, bad
+
+
+def case_key(case: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in case.split("."))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default="*", help="comma-separated case patterns (default: all)")
+    parser.add_argument("--modes", default="server,client")
+    parser.add_argument("--impls", default="cython,python")
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--outdir", default=None, help="where reports go (default: a temp dir)")
+    args = parser.parse_args()
+    wstest = find_wstest()
+    cases = args.cases.split(",")
+    outroot = Path(args.outdir or tempfile.mkdtemp(prefix="wsfast-autobahn-"))
+    jobs = [(m, i) for m in args.modes.split(",") for i in args.impls.split(",")]
+    started = time.monotonic()
+    print(f"autobahn: {len(jobs)} runs, {args.parallel} at a time, reports in {outroot}", flush=True)
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+        futures = {pool.submit(run_job, wstest, m, i, cases, outroot): (m, i) for m, i in jobs}
+        for fut in concurrent.futures.as_completed(futures):
+            mode, impl = futures[fut]
+            try:
+                results[(mode, impl)] = summarize(fut.result(), mode, impl)
+            except Exception as exc:  # a run that produced no report fails the whole check
+                results[(mode, impl)] = (collections.Counter({"RUN FAILED": 1}), [f"{mode}/{impl}: {exc!r}"])
+            print(f"autobahn: {mode}/{impl} done after {time.monotonic() - started:.0f}s", flush=True)
+    kinds = sorted({k for counts, _ in results.values() for k in counts})
+    header = f"{'mode':8} {'impl':8} {'cases':>6} " + " ".join(f"{k:>14}" for k in kinds)
+    print(header)
+    failures = []
+    for (mode, impl) in jobs:
+        counts, bad = results[(mode, impl)]
+        total = sum(v for k, v in counts.items() if not k.startswith("close "))
+        print(f"{mode:8} {impl:8} {total:>6} " + " ".join(f"{counts.get(k, 0):>14}" for k in kinds))
+        failures.extend(bad)
+    for line in failures[:200]:
+        print("NOT STRICT:", line)
+    print(f"autobahn: {'FAILED' if failures else 'all cases strictly passed'} in {time.monotonic() - started:.0f}s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
