@@ -1,23 +1,8 @@
-"""wsfast echo/broadcast server -- TO BE FILLED IN by the lead once wsfast's asyncio API exists.
+"""wsfast echo/broadcast server, callback style (the message-level API: text arrives as a
+validated ``str``). The runner also runs it as "wsfast-pure" with ``WSFAST_NO_EXTENSIONS=1``.
 
-Until then ``start`` raises NotImplementedError, the harness prints ``SKIP <reason>`` and the
-runner leaves wsfast out of the comparison with that reason. The runner also runs this module
-as "wsfast-pure", with ``WSFAST_NO_EXTENSIONS=1`` in the environment.
-
-Contract (same as every other server in this package, see ``_common``):
-
-* ``start(args)`` is awaited inside the running loop (asyncio, or uvloop with ``--uvloop``);
-  it must start listening on ``c.HOST`` (127.0.0.1), port ``args.port``, with backlog
-  ``c.BACKLOG``, and return a server object (kept alive); the harness then prints READY.
-* any path except ``/bcast`` and ``/control``: echo every data message with the same
-  opcode and payload (text stays text, binary stays binary); messages up to
-  ``c.MAX_MESSAGE`` bytes; no per-message-deflate; no automatic pings.
-* ``/bcast``: add the connection to a subscriber set (remove it when it closes); ignore what
-  it sends.
-* ``/control``: on a text message, ``n = c.parse_broadcast(text)``; send
-  ``c.BROADCAST_PAYLOAD`` (256 bytes, binary) ``n`` times to every subscriber, then send the
-  text ``"done"`` to the control connection.
-* answer a client close frame with a close frame and close the connection.
+Contract: see ``_common`` (echo on any path, ``/bcast`` subscribers, ``/control`` broadcast
+trigger, no per-message-deflate, no automatic pings).
 """
 from __future__ import annotations
 
@@ -25,9 +10,60 @@ from bench.servers import _common as c
 
 
 async def start(args):
-    import wsfast  # noqa: F401 - ImportError here => the runner skips wsfast with the reason
+    import wsfast
 
-    raise NotImplementedError("wsfast asyncio server API not available yet (bench/servers/wsfast_server.py)")
+    payload = c.BROADCAST_PAYLOAD
+    subscribers: set = set()
+
+    class Echo:
+        def on_message(self, ws, message, opcode):
+            ws.send_nowait(message)
+
+    class Subscriber:
+        def on_open(self, ws):
+            subscribers.add(ws)
+
+        def on_message(self, ws, message, opcode):
+            pass
+
+        def on_close(self, ws, code, reason):
+            subscribers.discard(ws)
+
+    class Control:
+        def on_message(self, ws, message, opcode):
+            n = c.parse_broadcast(message)
+            for _ in range(n):
+                wsfast.broadcast(subscribers, payload)
+            ws.send_nowait("done")
+
+    handlers = {c.BCAST_PATH: Subscriber(), c.CONTROL_PATH: Control()}
+    echo = Echo()
+
+    class Route:
+        """One callbacks object per connection, chosen by the request path."""
+
+        def __init__(self):
+            self.target = echo
+
+        def on_open(self, ws):
+            self.target = handlers.get(ws.request.path, echo)
+            self.on_message = self.target.on_message
+            on_open = getattr(self.target, "on_open", None)
+            if on_open is not None:
+                on_open(ws)
+
+        def on_message(self, ws, message, opcode):  # replaced in on_open
+            self.target.on_message(ws, message, opcode)
+
+        def on_close(self, ws, code, reason):
+            on_close = getattr(self.target, "on_close", None)
+            if on_close is not None:
+                on_close(ws, code, reason)
+
+    return await wsfast.serve(
+        Route, c.HOST, args.port,
+        compression=None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
+    )
 
 
 if __name__ == "__main__":

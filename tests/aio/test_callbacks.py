@@ -129,3 +129,25 @@ async def test_callback_client(serve_ws, impl_name):
     ws = await wsfast.connect(server.uri, callbacks=Client(), implementation=impl_name)
     assert await asyncio.wait_for(got.get(), 3) == "hello from on_open"
     await ws.close()
+
+
+async def test_on_open_routes_by_path(serve_ws, connect_ws):
+    class Upper:
+        def on_message(self, ws, message, opcode):
+            ws.send_nowait(message.upper())
+
+    class Reverse:
+        def on_message(self, ws, message, opcode):
+            ws.send_nowait(message[::-1])
+
+    class Route:
+        def on_open(self, ws):
+            # Dispatch goes straight to the chosen handler from now on.
+            self.on_message = {"/upper": Upper(), "/reverse": Reverse()}[ws.request.path].on_message
+
+    server = await serve_ws(Route)
+    async with connect_ws(server.uri + "upper") as up, connect_ws(server.uri + "reverse") as rev:
+        await up.send("abc")
+        await rev.send("abc")
+        assert await up.recv() == "ABC"
+        assert await rev.recv() == "cba"

@@ -6,7 +6,8 @@ Two handler styles, both first class:
 * a callbacks object (or a class instantiated per connection) with ``on_open(ws)``,
   ``on_message(ws, message, opcode)``, ``on_close(ws, code, reason)`` and optionally
   ``on_ping(ws, payload)``, called straight from the transport with no task, future or queue
-  per message. Send from callbacks with ``ws.send_nowait(message)``.
+  per message. Send from callbacks with ``ws.send_nowait(message)``. ``on_open`` may set
+  ``self.on_message`` on a per-connection instance to route by ``ws.request.path``.
 """
 from __future__ import annotations
 
@@ -138,6 +139,8 @@ class ServerConnection(Connection):
                 on_open(self)
             except Exception as exc:
                 self._handler_failed(exc)
+            # on_open may route the connection by setting its own on_message (e.g. by path).
+            self._on_message = getattr(callbacks, "on_message", None)
 
     async def _run_handler(self) -> None:
         try:
