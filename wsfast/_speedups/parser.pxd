@@ -1,6 +1,7 @@
 # cython: language_level=3
 """The Cython frame parser's state, all in C fields (see parser.pyx)."""
 cimport cython
+from cpython.object cimport PyObject
 
 from .utf8 cimport Utf8State
 
@@ -38,7 +39,11 @@ cdef class Parser:
     cdef bint _validating            # text, not compressed: UTF-8 checked as bytes arrive
     cdef unsigned long long _msg_size    # declared bytes so far (frames whose header arrived)
     cdef long long _msg_frames
-    cdef unsigned char* _buf         # payload received so far (PyMem), grown as bytes arrive
+    # payload received so far: a bytes object we own alone (refcount 1), grown with
+    # _PyBytes_Resize as bytes arrive and shrunk to size when the message completes, so a
+    # binary message is handed out without a final copy; _buf points into it
+    cdef PyObject* _bufobj
+    cdef unsigned char* _buf
     cdef Py_ssize_t _buf_len
     cdef Py_ssize_t _buf_cap
     cdef Utf8State _u8
@@ -50,5 +55,6 @@ cdef class Parser:
     cdef inline int _header(self, const unsigned char* h) except -1
     cdef int _frame_done(self, list out) except -1
     cdef inline int _single(self, const unsigned char* p, Py_ssize_t length, list out) except -1
+    cdef int _lost_buffer(self) except -1
     cdef int _grow(self, Py_ssize_t extra) except -1
     cdef void _release(self) noexcept

@@ -11,7 +11,6 @@ control frames. The rules, their order and the error messages are documented in
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact,
                             PyBytes_GET_SIZE)
-from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from libc.string cimport memcpy
 
 from .mask cimport mask_copy
@@ -21,7 +20,11 @@ from wsfast.close import parse_close
 from wsfast.exceptions import InvalidFrame, InvalidUTF8, PayloadTooBig, RemoteProtocolError
 
 
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+
 cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject** bytes, Py_ssize_t newsize)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
@@ -113,9 +116,9 @@ cdef class Parser:
         utf8_init(&self._u8)
 
     def __dealloc__(self):
-        if self._buf != NULL:
-            PyMem_Free(self._buf)
-            self._buf = NULL
+        Py_XDECREF(self._bufobj)
+        self._bufobj = NULL
+        self._buf = NULL
 
     def feed(self, data):
         """Parse the next received chunk (any buffer); return the items it completed."""
@@ -142,17 +145,25 @@ cdef class Parser:
     # -------------------------------------------------------------------- internals
 
     cdef void _release(self) noexcept:
-        if self._buf != NULL:
-            PyMem_Free(self._buf)
+        Py_XDECREF(self._bufobj)
+        self._bufobj = NULL
         self._buf = NULL
         self._buf_len = 0
         self._buf_cap = 0
+
+    cdef int _lost_buffer(self) except -1:
+        """_PyBytes_Resize failed and freed the buffer: forget it and raise its MemoryError."""
+        self._bufobj = NULL
+        self._buf = NULL
+        self._buf_len = 0
+        self._buf_cap = 0
+        raise MemoryError()
 
     cdef int _grow(self, Py_ssize_t extra) except -1:
         """Make room for ``extra`` more bytes: at most double, never past the declared size."""
         cdef Py_ssize_t need = self._buf_len + extra
         cdef Py_ssize_t cap
-        cdef unsigned char* nbuf
+        cdef object obj
         if need <= self._buf_cap:
             return 0
         cap = self._buf_cap * 2
@@ -160,10 +171,15 @@ cdef class Parser:
             cap = need
         if <unsigned long long>cap > self._msg_size:
             cap = <Py_ssize_t>self._msg_size      # >= need: need counts declared bytes only
-        nbuf = <unsigned char*>PyMem_Realloc(self._buf, cap)
-        if nbuf == NULL:
-            raise MemoryError()
-        self._buf = nbuf
+        if self._bufobj == NULL:
+            obj = PyBytes_FromStringAndSize(NULL, cap)
+            Py_INCREF(obj)
+            self._bufobj = <PyObject*>obj
+        else:
+            # realloc underneath: large blocks are moved by mremap, not copied
+            if _PyBytes_Resize(&self._bufobj, cap) < 0:
+                self._lost_buffer()
+        self._buf = <unsigned char*>PyBytes_AS_STRING(<object>self._bufobj)
         self._buf_cap = cap
         return 0
 
@@ -361,7 +377,12 @@ cdef class Parser:
                 self._release()
                 out.append((1, value))
                 return 0
-        value = PyBytes_FromStringAndSize(<char*>self._buf, self._buf_len)
+        if self._bufobj == NULL:
+            value = b""
+        else:
+            if self._buf_len != self._buf_cap and _PyBytes_Resize(&self._bufobj, self._buf_len) < 0:
+                self._lost_buffer()
+            value = <object>self._bufobj   # a new reference; ours is dropped by _release
         self._release()
         if self._msg_comp:
             opcode |= 0x40
