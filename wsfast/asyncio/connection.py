@@ -62,6 +62,7 @@ class Connection(asyncio.Protocol):
         self._keepalive_sent: float | None = None
         self._fragment_lock: asyncio.Lock | None = None
         self._corked = False
+        self._flush_scheduled = False
         self._tcp_closing = False
         self._deadline: float | None = None
         self.subprotocol: str | None = None
@@ -303,7 +304,12 @@ class Connection(asyncio.Protocol):
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
         if not self._corked:
-            self._flush()
+            if self._messages:
+                # The application has more received messages to handle right away (a
+                # pipelined peer): its next sends join this one in a single write.
+                self._flush_soon()
+            else:
+                self._flush()
 
     async def send(
         self,
@@ -376,7 +382,14 @@ class Connection(asyncio.Protocol):
         self._drain_waiters.append(waiter)
         await waiter
 
+    def _flush_soon(self) -> None:
+        """Flush at the latest in the next loop iteration (sooner if a send flushes first)."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_scheduled = False
         proto = self._proto
         transport = self.transport
         if proto is None or transport is None:
