@@ -133,3 +133,38 @@ async def test_hub_topics_and_cleanup(serve_ws, connect_ws):
     await b.close()
     await asyncio.sleep(0.05)
     assert hub.topics() == []
+
+
+async def test_broadcast_shared_compressor(serve_ws, connect_ws):
+    """With a shared compressor, a broadcast is compressed once and the same bytes go to all."""
+    from wsfast.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+    conns = []
+
+    async def handler(ws):
+        conns.append(ws)
+        await ws.wait_closed()
+
+    server = await serve_ws(handler, compression=ServerPerMessageDeflateFactory(shared_compressor=True))
+    clients = [await connect_ws(server.uri) for _ in range(6)]
+    await wait_until(lambda: len(conns) >= 6)
+    assert all(c.extensions and c.extensions[0].remote_no_context_takeover for c in clients)
+    from wsfast.extensions import permessage_deflate
+
+    calls = []
+    original = permessage_deflate.compress_message
+
+    def counting(payload, **kwargs):
+        calls.append(len(payload))
+        return original(payload, **kwargs)
+
+    permessage_deflate.compress_message = counting
+    try:
+        message = '{"price": 101.25, "symbol": "ACME"} ' * 40
+        assert wsfast.broadcast(server.connections, message).sent == 6
+    finally:
+        permessage_deflate.compress_message = original
+    assert calls == [len(message)]  # compressed once for all six subscribers
+    for c in clients:
+        assert await c.recv() == message
+        await c.close()

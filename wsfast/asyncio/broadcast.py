@@ -68,18 +68,31 @@ def broadcast(
 
 
 def _compressed_frame(proto: Any, opcode: int, message: Any, shared: dict[Any, bytes]) -> bytes:
-    """The frame for a server connection with extensions, shared across connections when allowed."""
-    key = None
-    if len(proto.extensions) == 1:
-        key = getattr(proto.extensions[0], "shared_key", None)
-    if key is not None and key in shared:
-        return shared[key]
+    """The frame for a server connection with extensions.
+
+    A permessage-deflate connection that compresses without context takeover accepts bytes
+    compressed once for everyone (uWebSockets' shared compressor): they are cached per window
+    size in ``shared``. Any other connection encodes the message with its own context.
+    """
+    exts = proto.extensions
     data = message.encode("utf-8") if isinstance(message, str) else message
+    if len(exts) == 1:
+        bits = getattr(exts[0], "shared_window_bits", None)
+        if bits is not None:
+            frame = shared.get(bits)
+            if frame is None:
+                if len(data) < exts[0].threshold:
+                    frame = _impl.builder.encode_frame(opcode, data)
+                else:
+                    from ..extensions.permessage_deflate import compress_message
+
+                    frame = _impl.builder.encode_frame(
+                        opcode, compress_message(bytes(data), max_window_bits=bits), rsv=0x40
+                    )
+                shared[bits] = frame
+            return frame
     rsv = 0
-    for ext in proto.extensions:
+    for ext in exts:
         bits, data = ext.encode(opcode, data)
         rsv |= bits
-    frame = _impl.builder.encode_frame(opcode, data, rsv=rsv)
-    if key is not None:
-        shared[key] = frame
-    return frame
+    return _impl.builder.encode_frame(opcode, data, rsv=rsv)
