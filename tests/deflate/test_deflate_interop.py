@@ -60,8 +60,8 @@ def test_websockets_to_wsfast(bits, nct):
 @pytest.mark.parametrize("nct", [False, True])
 def test_takeover_bytes_identical_to_websockets(nct):
     # Same zlib, same settings: the wire bytes should match exactly.
-    ours = _ours(False, nct, 15, 15)
-    theirs = wpmd.PerMessageDeflate(False, nct, 15, 15, {"memLevel": 8})
+    ours = PerMessageDeflate(False, nct, 15, 15, threshold=0, compress_level=6, mem_level=8)
+    theirs = wpmd.PerMessageDeflate(False, nct, 15, 15, {"memLevel": 8, "level": 6})
     for msg in MESSAGES[:3]:
         assert ours.encode(1, msg)[1] == theirs.encode(Frame(Opcode.TEXT, msg)).data
 
