@@ -36,8 +36,9 @@ class Connection(asyncio.Protocol):
 
     Attributes after the handshake: ``subprotocol``, ``extensions``, ``request`` (the
     opening request, with ``path`` and ``headers``), ``response``, ``remote_address``,
-    ``local_address``; ``state``, ``close_code``, ``close_reason``, ``buffered_amount`` and
-    ``latency`` (the last ping round trip, seconds) are live properties. ``user_data`` is free
+    ``local_address``; ``state``, ``close_code``, ``close_reason``, ``buffered_amount``,
+    ``latency`` (the last ping round trip, seconds) and ``last_received`` (``loop.time()`` of
+    the last bytes from the peer) are live. ``user_data`` is free
     for the application.
     """
 
@@ -72,6 +73,7 @@ class Connection(asyncio.Protocol):
         self.remote_address: Any = None
         self.local_address: Any = None
         self.latency = 0.0
+        self.last_received = 0.0  # loop.time() of the last bytes received (dead-feed watchdogs)
         self.user_data: Any = None
         self.logger = options.logger
 
@@ -113,6 +115,7 @@ class Connection(asyncio.Protocol):
         """Hook: the connection is open (start the handler, call on_open...)."""
 
     def data_received(self, data: bytes) -> None:
+        self.last_received = self._loop.time()
         proto = self._proto
         if proto is None:
             self._handshake_data(data)
