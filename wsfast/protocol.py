@@ -39,6 +39,8 @@ from .opcodes import (
     OP_TEXT,
 )
 
+_NO_EXTENSIONS: list[Extension] = []  # shared by the many connections without any
+
 # Only in the tuple batches of ``receive_messages``: the item ``(OP_FAILURE, error)`` says the
 # peer broke the protocol; the connection is already failing with ``error.close_code``.
 OP_FAILURE = -1
@@ -83,6 +85,13 @@ class Protocol:
     message at a time would. Until then the connection stays OPEN for sending.
     """
 
+    __slots__ = (
+        "side", "client", "max_size", "decode_text", "extensions", "_parser", "_utf8_validate",
+        "_encode_frame", "_encode_parts", "state", "_out", "_events", "_sending_fragments",
+        "close_rcvd", "close_sent", "close_rcvd_then_sent", "failure", "failure_pending",
+        "_defer_failure", "eof_received",
+    )
+
     def __init__(
         self,
         side: Side,
@@ -99,7 +108,7 @@ class Protocol:
         self.client = side is Side.CLIENT
         self.max_size = max_size
         self.decode_text = decode_text
-        self.extensions = list(extensions)
+        self.extensions = list(extensions) if extensions else _NO_EXTENSIONS
         rsv_allowed = 0
         for ext in self.extensions:
             rsv_allowed |= ext.rsv_bits

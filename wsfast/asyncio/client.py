@@ -4,27 +4,32 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl as ssl_module
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import limits
-from ..exceptions import InvalidHandshake, InvalidMessage
+from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from ..handshake import ClientHandshake
 from ..protocol import Side
 from ..uri import parse_uri
 from .compression import client_extensions
 from .connection import Connection
 from .options import ConnectionOptions, logger
+from .reconnect import Backoff, give_up_note, is_retryable, retry_after
+from .watchdog import Watchdog
 
 
 class ClientConnection(Connection):
     """The client side of one WebSocket connection."""
 
     side = Side.CLIENT
+    __slots__ = ("_handshake", "_opening", "watchdog", "last_message")
 
     def __init__(self, options: ConnectionOptions, handshake: ClientHandshake, callbacks: Any = None) -> None:
         super().__init__(options, callbacks)
         self._handshake = handshake
         self._opening = self._loop.create_future()
+        self.watchdog: Watchdog | None = None  # set by connect(..., idle_timeout=N)
+        self.last_message = 0.0  # loop.time() of the last data message; tracked with idle_timeout
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -38,11 +43,12 @@ class ClientConnection(Connection):
             return
         if response is None:
             return
+        handshake, self._handshake = self._handshake, None  # its parser is no longer needed
         self.response = response
-        self.request = self._handshake.request()
+        self.request = handshake.request()
         if not self._opening.done():
             self._opening.set_result(None)
-        self._open(list(self._handshake.extensions), self._handshake.subprotocol, self._handshake.leftover)
+        self._open(handshake.extensions, handshake.subprotocol, handshake.leftover)
 
     def _handshake_failed(self, exc: BaseException) -> None:
         if not self._opening.done():
@@ -76,12 +82,42 @@ class ClientConnection(Connection):
 
     def _connection_closed(self) -> None:
         super()._connection_closed()
+        if self.watchdog is not None:
+            self.watchdog.stop()
         on_close = getattr(self._callbacks, "on_close", None) if self._callbacks is not None else None
         if on_close is not None and self._proto is not None:
             try:
                 on_close(self, self._proto.close_code, self._proto.close_reason)
             except Exception as exc:
                 self.logger.error("%s: error in on_close", self, exc_info=exc)
+
+
+class _TrackingClientConnection(ClientConnection):
+    """A client connection that records when data messages arrive (``last_message``).
+
+    Only used with ``idle_timeout``: the plain class keeps its hot path untouched.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, options: ConnectionOptions, handshake: ClientHandshake, callbacks: Any = None) -> None:
+        super().__init__(options, handshake, callbacks)
+        on_message = self._on_message
+        if on_message is not None:
+            loop_time = self._loop.time
+
+            def tracking_on_message(ws: Any, message: Any, opcode: int) -> None:
+                self.last_message = loop_time()
+                on_message(ws, message, opcode)
+
+            self._on_message = tracking_on_message
+
+    def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
+        for item in items:
+            if item[0] <= 2:  # text or binary
+                self.last_message = self._loop.time()
+                break
+        super()._dispatch_queue(items)
 
 
 class connect:
@@ -93,6 +129,29 @@ class connect:
     makes a callback-style client (``on_open``, ``on_message(ws, message, opcode)``,
     ``on_close``). Limits and timeouts default to ``wsfast.limits``; ``open_timeout`` covers
     the TCP connection, TLS and the opening handshake.
+
+    **Reconnecting.** ``async for ws in connect(uri): ...`` yields a fresh open connection
+    each iteration; when the body moves on (typically after catching ``ConnectionClosed``)
+    a new connection is opened, after ``backoff.delay(n)`` (``Backoff``: exponential with
+    jitter; ``n`` grows with failed attempts and with connections that dropped within
+    ``reset_after`` seconds of opening, and restarts at 0 otherwise). ``on_connect(ws)``
+    (sync or async) runs on each new connection before it is yielded: resubscribe there
+    (or in the body, or in the callbacks' ``on_open``). Failures that ``should_retry``
+    (``reconnect.is_retryable`` by default: network errors, timeouts, HTTP 5xx/408/429)
+    are retried up to ``max_retries`` times in a row (None: forever), then the last error
+    is raised; a 4xx answer (``InvalidStatus``) or a certificate that doesn't verify is
+    raised at once. ``on_retry(attempt, delay, exc)`` is called before each wait (``exc``
+    is None after a drop). A ``Retry-After: <seconds>`` header lengthens the wait (capped
+    by ``backoff.max_delay``). ``break`` leaves the current connection open: close it.
+
+    **Dead feeds.** ``idle_timeout=N`` starts a ``Watchdog`` on each connection
+    (``ws.watchdog``): when no data message arrived for N seconds, ``on_idle(ws, idle)`` is
+    called if given (report mode), else the connection is closed with 1011 at once (and a
+    reconnect loop moves on). ``ws.last_message`` is the ``loop.time()`` of the last data
+    message, ``ws.last_received`` that of the last bytes (pongs included).
+
+    ``use_aiofastnet=True`` opens the connection with ``aiofastnet.create_connection``
+    (its own transports and TLS engine, when that package is installed).
     """
 
     def __init__(
@@ -125,8 +184,40 @@ class connect:
         decode: bool = True,
         implementation: str | None = None,
         logger: Any = logger,
+        idle_timeout: float | None = None,
+        on_idle: Callable[[Any, float], Any] | None = None,
+        backoff: Backoff | None = None,
+        max_retries: int | None = None,
+        reset_after: float = 5.0,
+        should_retry: Callable[[BaseException], bool] = is_retryable,
+        on_connect: Callable[[Any], Any] | None = None,
+        on_retry: Callable[[int, float, BaseException | None], Any] | None = None,
+        use_aiofastnet: bool = False,
     ) -> None:
         from .._impl import load
+
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        if max_retries is not None and max_retries < 0:
+            raise ValueError("max_retries must be >= 0 or None")
+        self.idle_timeout = idle_timeout
+        self.on_idle = on_idle
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.max_retries = max_retries
+        self.reset_after = reset_after
+        self.should_retry = should_retry
+        self.on_connect = on_connect
+        self.on_retry = on_retry
+        self.attempts = 0  # connection attempts made, successful or not
+        self._create_connection: Any = None
+        if use_aiofastnet:
+            import aiofastnet  # an optional extra: ImportError says it is missing
+
+            self._create_connection = aiofastnet.create_connection
+        self._conn_class = ClientConnection if idle_timeout is None else _TrackingClientConnection
+        self._iter_conn: ClientConnection | None = None
+        self._iter_opened = 0.0
+        self._streak = 0
 
         self.uri = uri
         self._wsuri = parse_uri(uri)
@@ -170,7 +261,7 @@ class connect:
         handshake = ClientHandshake(
             wsuri.host, wsuri.port, wsuri.path, secure=wsuri.secure, **self._handshake_options
         )
-        return ClientConnection(self._options, handshake, self._callbacks)
+        return self._conn_class(self._options, handshake, self._callbacks)
 
     async def _create(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
@@ -180,20 +271,32 @@ class connect:
             kw["ssl"] = self._ssl
             kw["server_hostname"] = self._server_hostname or wsuri.host
         timeout = self._options.open_timeout
+        self.attempts += 1
+        fast = self._create_connection
         async with asyncio.timeout(timeout):
             if self._path is not None:
                 _, conn = await loop.create_unix_connection(self._factory, self._path, **kw)
             elif self._sock is not None:
-                _, conn = await loop.create_connection(self._factory, sock=self._sock, **kw)
+                if fast is not None:
+                    _, conn = await fast(loop, self._factory, sock=self._sock, **kw)
+                else:
+                    _, conn = await loop.create_connection(self._factory, sock=self._sock, **kw)
             else:
                 host = self._host or wsuri.host
                 port = self._port or wsuri.port
-                _, conn = await loop.create_connection(self._factory, host, port, **kw)
+                if fast is not None:
+                    _, conn = await fast(loop, self._factory, host, port, **kw)
+                else:
+                    _, conn = await loop.create_connection(self._factory, host, port, **kw)
             try:
                 await conn._opening
             except BaseException:
                 conn.abort()
                 raise
+        if self.idle_timeout is not None:
+            conn.watchdog = Watchdog(
+                conn, self.idle_timeout, on_idle=self.on_idle, source="messages"
+            ).start()
         self.connection = conn
         return conn
 
@@ -206,6 +309,67 @@ class connect:
     async def __aexit__(self, *exc_info: Any) -> None:
         if self.connection is not None:
             await self.connection.close()
+
+    # ------------------------------------------------------------------ reconnecting
+
+    def __aiter__(self) -> "connect":
+        return self
+
+    async def __anext__(self) -> ClientConnection:
+        """Open the next connection, waiting and retrying as the backoff policy says."""
+        while True:
+            previous = self._iter_conn
+            if previous is not None:
+                self._iter_conn = None
+                if not previous.closed:
+                    # The body moved on while the connection is still open: close it first.
+                    await previous.close()
+                if asyncio.get_running_loop().time() - self._iter_opened >= self.reset_after:
+                    self._streak = 0
+                await self._wait_before_retry(None)
+            conn = await self._open_retrying()
+            self._iter_conn = conn
+            self._iter_opened = asyncio.get_running_loop().time()
+            on_connect = self.on_connect
+            if on_connect is None:
+                return conn
+            try:
+                result = on_connect(conn)
+                if asyncio.iscoroutine(result):
+                    await result
+            except ConnectionClosed:
+                continue  # dropped while resubscribing: a drop like any other
+            return conn
+
+    async def _open_retrying(self) -> ClientConnection:
+        failures = 0  # failed attempts in a row, for max_retries
+        while True:
+            try:
+                return await self._create()
+            except Exception as exc:  # noqa: BLE001 - classified below
+                error = exc
+            failures += 1
+            retryable = bool(self.should_retry(error))
+            if not retryable or (self.max_retries is not None and failures > self.max_retries):
+                give_up_note(error, failures, retryable)
+                raise error
+            await self._wait_before_retry(error)
+
+    async def _wait_before_retry(self, error: BaseException | None) -> None:
+        delay = self.backoff.delay(self._streak)
+        self._streak += 1
+        hinted = retry_after(error) if error is not None else None
+        if hinted is not None:
+            delay = max(delay, min(hinted, self.backoff.max_delay))
+        if error is None:
+            self._options.logger.info("%s: connection closed, reconnecting in %.3f s", self.uri, delay)
+        else:
+            self._options.logger.info("%s: %s, retrying in %.3f s", self.uri, error, delay)
+        if self.on_retry is not None:
+            result = self.on_retry(self.attempts + 1, delay, error)
+            if asyncio.iscoroutine(result):
+                await result
+        await asyncio.sleep(delay)
 
 
 def unix_connect(path: str, uri: str = "ws://localhost/", **kwargs: Any) -> connect:

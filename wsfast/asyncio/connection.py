@@ -29,6 +29,9 @@ from .options import ConnectionOptions
 from .timers import get_wheel
 
 _DATA = (str, bytes, bytearray, memoryview)
+# Shared empty placeholders, replaced by a connection's own containers on first use.
+_NO_MESSAGES: deque[Any] = deque(maxlen=0)
+_NO_EXTENSIONS: list[Any] = []
 
 
 class Connection(asyncio.Protocol):
@@ -44,6 +47,16 @@ class Connection(asyncio.Protocol):
 
     side: Side = Side.SERVER
 
+    # Slots and lazily created containers keep an idle connection small: tens of thousands
+    # of them sit on a fan-out server.
+    __slots__ = (
+        "_opts", "_loop", "_wheel", "_callbacks", "_on_message", "transport", "_proto",
+        "_messages", "_recv_waiter", "_closed", "_closed_exc", "_reading_paused",
+        "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent", "_fragment_lock",
+        "_corked", "_flush_scheduled", "_tcp_closing", "_deadline", "subprotocol", "extensions",
+        "request", "response", "remote_address", "latency", "last_received", "user_data",
+    )
+
     def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
         self._opts = options
         self._loop = asyncio.get_running_loop()
@@ -52,14 +65,14 @@ class Connection(asyncio.Protocol):
         self._on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
         self.transport: asyncio.Transport | None = None
         self._proto: Protocol | None = None
-        self._messages: deque[Any] = deque()
+        self._messages: deque[Any] = _NO_MESSAGES  # a real deque once a message is queued
         self._recv_waiter: asyncio.Future | None = None
         self._closed = self._loop.create_future()
         self._closed_exc: ConnectionClosed | None = None
         self._reading_paused = False
         self._writing_paused = False
-        self._drain_waiters: list[asyncio.Future] = []
-        self._pings: dict[bytes, tuple[asyncio.Future | None, float]] = {}
+        self._drain_waiters: list[asyncio.Future] | None = None
+        self._pings: dict[bytes, tuple[asyncio.Future | None, float]] | None = None
         self._keepalive_sent: float | None = None
         self._fragment_lock: asyncio.Lock | None = None
         self._corked = False
@@ -67,22 +80,28 @@ class Connection(asyncio.Protocol):
         self._tcp_closing = False
         self._deadline: float | None = None
         self.subprotocol: str | None = None
-        self.extensions: list[Any] = []
+        self.extensions: list[Any] = _NO_EXTENSIONS
         self.request: Any = None
         self.response: Any = None
         self.remote_address: Any = None
-        self.local_address: Any = None
         self.latency = 0.0
         self.last_received = 0.0  # loop.time() of the last bytes received (dead-feed watchdogs)
         self.user_data: Any = None
-        self.logger = options.logger
+
+    @property
+    def logger(self) -> Any:
+        return self._opts.logger
+
+    @property
+    def local_address(self) -> Any:
+        transport = self.transport
+        return transport.get_extra_info("sockname") if transport is not None else None
 
     # ------------------------------------------------------------------ transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote_address = transport.get_extra_info("peername")
-        self.local_address = transport.get_extra_info("sockname")
         high = self._opts.write_limit
         transport.set_write_buffer_limits(high=high, low=high // 4)  # type: ignore[attr-defined]
         if self._opts.open_timeout is not None:
@@ -91,7 +110,7 @@ class Connection(asyncio.Protocol):
     def _open(self, extensions: list[Any], subprotocol: str | None, leftover: bytes) -> None:
         """The handshake succeeded: create the protocol, start keepalive, parse ``leftover``."""
         opts = self._opts
-        self.extensions = extensions
+        self.extensions = extensions or _NO_EXTENSIONS
         self.subprotocol = subprotocol
         self._proto = Protocol(
             self.side,
@@ -140,6 +159,8 @@ class Connection(asyncio.Protocol):
 
     def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
         messages = self._messages
+        if messages is _NO_MESSAGES:
+            messages = self._messages = deque()
         handed = False  # a message went straight to a waiting recv() in this batch
         for op, payload in items:
             if op == OP_TEXT or op == OP_BINARY:
@@ -226,10 +247,10 @@ class Connection(asyncio.Protocol):
             waiter.set_exception(self._closed_exc)
         self._recv_waiter = None
         self._wake_drain_waiters()
-        for fut, _ in self._pings.values():
+        for fut, _ in (self._pings or {}).values():
             if fut is not None and not fut.done():
                 fut.set_exception(self._closed_exc)
-        self._pings.clear()
+        self._pings = None
         if not self._closed.done():
             self._closed.set_result(None)
         self._connection_closed()
@@ -247,8 +268,8 @@ class Connection(asyncio.Protocol):
         self._wake_drain_waiters()
 
     def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for fut in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for fut in waiters or ():
             if not fut.done():
                 fut.set_result(None)
 
@@ -382,6 +403,8 @@ class Connection(asyncio.Protocol):
         if not self._writing_paused or self._closed_exc is not None:
             return
         waiter = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(waiter)
         await waiter
 
@@ -426,6 +449,8 @@ class Connection(asyncio.Protocol):
             raise self._closed_error()
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if self._pings is None:
+            self._pings = {}
         if data is None:
             data = os.urandom(4)
             while data in self._pings:
@@ -448,7 +473,7 @@ class Connection(asyncio.Protocol):
         self._flush()
 
     def _pong_received(self, payload: bytes) -> None:
-        if payload not in self._pings:
+        if not self._pings or payload not in self._pings:
             return  # unsolicited pong
         now = self._loop.time()
         while self._pings:
@@ -494,6 +519,8 @@ class Connection(asyncio.Protocol):
                 self._fail_local(1011, "keepalive ping timeout")
             else:
                 payload = os.urandom(4)
+                if self._pings is None:
+                    self._pings = {}
                 self._pings[payload] = (None, now)
                 self._keepalive_sent = now
                 proto.send_ping(payload)

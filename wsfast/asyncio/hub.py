@@ -1,18 +1,28 @@
 """Topics for fan-out: a ``Hub`` maps topic names to subscribed connections.
 
-``publish`` goes through a broker. The default ``LocalBroker`` delivers in this process; a
-broker that carries messages between processes (Redis pub/sub) implements the same two
-methods and calls ``hub.deliver`` on every node.
+``publish`` goes through a broker. The default ``LocalBroker`` delivers in this process;
+``wsfast.brokers.redis.RedisBroker`` carries messages to every process and machine through
+Redis pub/sub and calls ``hub.deliver`` on each node. ``wsfast.brokers`` documents the broker
+interface (``attach``, ``publish``, ``topic_added``, ``topic_removed``).
 """
 from __future__ import annotations
 
+import inspect
+import weakref
 from typing import Any
 
 from .broadcast import BroadcastResult, broadcast
 
+# Every live Hub, so that a worker process can close their brokers on shutdown
+# (``wsfast.asyncio.workers`` calls ``aclose_all_hubs``).
+_live_hubs: "weakref.WeakSet[Hub]" = weakref.WeakSet()
+
 
 class LocalBroker:
     """Delivers published messages to the hub of this process only."""
+
+    status = "local"
+    undelivered = 0
 
     def attach(self, hub: "Hub") -> None:
         self.hub = hub
@@ -25,6 +35,9 @@ class LocalBroker:
 
     def topic_removed(self, topic: str) -> None:
         """The last local subscriber left ``topic``."""
+
+    def stats(self) -> dict[str, Any]:
+        return {"status": self.status, "undelivered": 0}
 
 
 class Hub:
@@ -40,6 +53,7 @@ class Hub:
         self.on_full = on_full
         self.broker = broker if broker is not None else LocalBroker()
         self.broker.attach(self)
+        _live_hubs.add(self)
 
     def subscribe(self, conn: Any, topic: str) -> None:
         """Add ``conn`` to ``topic``'s subscribers."""
@@ -83,9 +97,29 @@ class Hub:
         """Publish ``message`` on ``topic`` through the broker; returns the broker's result."""
         return self.broker.publish(topic, message)
 
+    def broker_status(self) -> str:
+        """The broker's state: "local" (LocalBroker), or for a remote broker "connecting",
+        "connected", "disconnected" (an outage: local delivery only) or "closed"."""
+        return getattr(self.broker, "status", "local")
+
+    async def aclose(self) -> None:
+        """Close the broker (a remote broker flushes what it can and disconnects)."""
+        _live_hubs.discard(self)
+        aclose = getattr(self.broker, "aclose", None)
+        if aclose is not None:
+            result = aclose()
+            if inspect.isawaitable(result):
+                await result
+
     def deliver(self, topic: str, message: str | bytes) -> BroadcastResult:
         """Send ``message`` to this process's subscribers of ``topic`` (brokers call this)."""
         subscribers = self._topics.get(topic)
         if not subscribers:
             return BroadcastResult()
         return broadcast(subscribers, message, on_full=self.on_full)
+
+
+async def aclose_all_hubs() -> None:
+    """Close the broker of every Hub of this process (worker processes call it on shutdown)."""
+    for hub in list(_live_hubs):
+        await hub.aclose()

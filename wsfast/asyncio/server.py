@@ -21,6 +21,7 @@ from .. import limits
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Request, Response
+from .compact import CompactRequest, CompactResponse
 from .compression import server_extensions
 from .connection import Connection
 from .options import ConnectionOptions, logger
@@ -31,6 +32,8 @@ ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awai
 
 class ServerConnection(Connection):
     """The server side of one WebSocket connection."""
+
+    __slots__ = ("server", "_handshake", "_handler_task")
 
     def __init__(self, server: "Server") -> None:
         callbacks = server.callbacks
@@ -103,9 +106,11 @@ class ServerConnection(Connection):
             self.logger.info("%s: refused opening handshake: %s", self, exc)
             self._reject(self._handshake.error_response(exc))
             return
-        self.response = response
         self.transport.write(response.serialize())  # type: ignore[union-attr]
-        self._open(list(self._handshake.extensions), self._handshake.subprotocol, self._handshake.leftover)
+        handshake, self._handshake = self._handshake, None  # its parser is no longer needed
+        self.request = CompactRequest(request)
+        self.response = CompactResponse(response)
+        self._open(handshake.extensions, handshake.subprotocol, handshake.leftover)
 
     def respond(
         self, status_code: int, body: str | bytes = b"", headers: Iterable[tuple[str, str]] | None = None
@@ -113,7 +118,8 @@ class ServerConnection(Connection):
         """Build an HTTP response for ``process_request`` to return instead of upgrading."""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        return self._handshake.reject(status_code, body, headers)
+        handshake = self._handshake or ServerHandshake(**self.server.handshake_options)
+        return handshake.reject(status_code, body, headers)
 
     def _reject(self, response: Response) -> None:
         self.response = response
