@@ -1,6 +1,8 @@
 """Fan-out: write one message to many connections, encoding it once.
 
-``broadcast`` never awaits. A connection whose write buffer is already over its
+``broadcast`` never awaits. Frames are queued on each connection and leave in one write per
+connection at the end of the loop iteration, so a burst of broadcasts costs one system call
+per socket, not one per message and socket. A connection whose write buffer is already over its
 ``write_limit`` is skipped and counted (or, with ``on_full="close"``, closed with 1013), so a
 stalled reader neither grows the server's memory without bound nor slows the others.
 """
@@ -42,15 +44,19 @@ def broadcast(
     text = isinstance(message, str)
     opcode = OP_TEXT if text else OP_BINARY
     frame = _impl.builder.encode_frame(opcode, message)
+    size = len(frame)
     shared: dict[Any, bytes] = {}
     result = BroadcastResult()
+    to_flush = []
+    wheel = None
     for conn in connections:
         proto = conn._proto
         transport = conn.transport
         if proto is None or proto.state is not State.OPEN or transport is None or transport.is_closing():
             result.not_open += 1
             continue
-        if transport.get_write_buffer_size() > conn._opts.write_limit or proto._sending_fragments:
+        limit = conn._opts.write_limit
+        if transport.get_write_buffer_size() + conn._corked_bytes > limit or proto._sending_fragments:
             if on_full == "close" and not proto._sending_fragments:
                 conn._fail_local(1013, "slow consumer")
                 result.closed += 1
@@ -59,11 +65,29 @@ def broadcast(
             continue
         if proto.client:
             conn.send_nowait(message)
-        elif proto.extensions:
-            transport.write(_compressed_frame(proto, opcode, message, shared))
+            result.sent += 1
+            continue
+        if proto.extensions:
+            data = _compressed_frame(proto, opcode, message, shared)
         else:
-            transport.write(frame)
+            data = frame
+        # Corked: the frame joins the connection's pending output, written in one call per
+        # connection at the end of this loop iteration (broadcasts in a burst coalesce).
+        proto._out.append(data)
+        corked = conn._corked_bytes = conn._corked_bytes + (size if data is frame else len(data))
         result.sent += 1
+        if conn._corked:
+            continue  # inside its own data_received: flushed when that returns
+        if corked > limit >> 1:
+            # A burst over half the write limit goes to the socket now: a reader that keeps
+            # up never sees its corked bytes count against it.
+            conn._flush()
+        elif not conn._flush_scheduled:
+            conn._flush_scheduled = True
+            to_flush.append(conn)
+            wheel = conn._wheel
+    if wheel is not None:
+        wheel.flush_soon(to_flush)
     return result
 
 

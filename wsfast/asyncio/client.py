@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl as ssl_module
+import threading
 from typing import Any, Callable, Sequence
 
 from .. import limits
@@ -18,8 +19,29 @@ from .reconnect import Backoff, give_up_note, is_retryable, retry_after
 from .watchdog import Watchdog
 
 
-class ClientConnection(Connection):
-    """The client side of one WebSocket connection."""
+_READ_BUFFER_SIZE = 256 * 1024  # asyncio's own read size for stream transports
+_read_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's receive buffer, shared by its connections (see ``get_buffer``)."""
+    buf = getattr(_read_buffers, "view", None)
+    if buf is None:
+        buf = _read_buffers.view = memoryview(bytearray(_READ_BUFFER_SIZE))
+    return buf
+
+
+class ClientConnection(Connection, asyncio.BufferedProtocol):
+    """The client side of one WebSocket connection.
+
+    It receives through ``get_buffer``/``buffer_updated`` (``asyncio.BufferedProtocol``):
+    the transport reads into one preallocated buffer per thread instead of allocating a
+    256 KiB ``bytes`` per read as asyncio's ``data_received`` path does (glibc serves
+    that with mmap + mremap + munmap: three syscalls and page faults per read, about half
+    of the client's CPU time per round trip on small messages). The parser copies what it
+    keeps, so the buffer is reused at once; read and parse happen in one synchronous call,
+    hence one buffer per thread suffices.
+    """
 
     side = Side.CLIENT
     __slots__ = ("_handshake", "_opening", "watchdog", "last_message")
@@ -34,6 +56,15 @@ class ClientConnection(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         transport.write(self._handshake.data_to_send())  # type: ignore[attr-defined]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = _read_buffer()[:nbytes]
+        if self._proto is None:
+            data = bytes(data)  # the handshake parser may keep what follows the response
+        self.data_received(data)
 
     def _handshake_data(self, data: bytes) -> None:
         try:

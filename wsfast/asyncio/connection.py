@@ -53,7 +53,7 @@ class Connection(asyncio.Protocol):
         "_opts", "_loop", "_wheel", "_callbacks", "_on_message", "transport", "_proto",
         "_messages", "_recv_waiter", "_closed", "_closed_exc", "_reading_paused",
         "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent", "_fragment_lock",
-        "_corked", "_flush_scheduled", "_tcp_closing", "_deadline", "subprotocol", "extensions",
+        "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing", "_deadline", "subprotocol", "extensions",
         "request", "response", "remote_address", "latency", "last_received", "user_data",
     )
 
@@ -77,6 +77,7 @@ class Connection(asyncio.Protocol):
         self._fragment_lock: asyncio.Lock | None = None
         self._corked = False
         self._flush_scheduled = False
+        self._corked_bytes = 0  # bytes queued by broadcast() for the deferred flush
         self._tcp_closing = False
         self._deadline: float | None = None
         self.subprotocol: str | None = None
@@ -412,10 +413,11 @@ class Connection(asyncio.Protocol):
         """Flush at the latest in the next loop iteration (sooner if a send flushes first)."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._wheel.flush_soon([self])
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._corked_bytes = 0
         proto = self._proto
         transport = self.transport
         if proto is None or transport is None:
@@ -434,7 +436,7 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return 0
-        return transport.get_write_buffer_size()
+        return transport.get_write_buffer_size() + self._corked_bytes
 
     # ---------------------------------------------------------------------- ping and pong
 

@@ -1,4 +1,5 @@
-"""A coarse timer wheel: one loop timer serves the deadlines of many connections.
+"""A coarse timer wheel: one loop timer serves the deadlines of many connections; and one
+loop callback serves the deferred writes of many connections (``flush_soon``).
 
 A server with tens of thousands of connections would otherwise keep a ``call_later`` handle
 per connection for its open, keepalive and close timeouts. Here a connection states its next
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from typing import Protocol as TypingProtocol
+from typing import Any, Protocol as TypingProtocol
 
 
 class HasDeadline(TypingProtocol):
@@ -29,6 +30,7 @@ class TimerWheel:
     def __init__(self, loop: asyncio.AbstractEventLoop, resolution: float = 0.1) -> None:
         self._loop = loop
         self._resolution = resolution
+        self._to_flush: list[Any] = []
         self._slots: dict[int, set[HasDeadline]] = {}
         self._heap: list[int] = []
         self._handle: asyncio.TimerHandle | None = None
@@ -72,6 +74,22 @@ class TimerWheel:
                 self.schedule(obj)
         if self._heap and self._armed_slot is None:
             self._arm(self._heap[0])
+
+    def flush_soon(self, conns: list[Any]) -> None:
+        """Call ``conn._flush()`` for each of ``conns`` in the next loop iteration.
+
+        One loop callback serves every connection corked during this iteration (a broadcast
+        to 10,000 connections schedules one callback, not 10,000), so frames queued for a
+        socket in one iteration leave in one write.
+        """
+        if not self._to_flush:
+            self._loop.call_soon(self._flush_all)
+        self._to_flush.extend(conns)
+
+    def _flush_all(self) -> None:
+        conns, self._to_flush = self._to_flush, []
+        for conn in conns:
+            conn._flush()
 
     def close(self) -> None:
         """Forget every deadline and stop the timer."""
