@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 _ASYNCIO_NAMES = {
     "BroadcastResult", "ClientConnection", "CloseEvent", "Connection", "Event", "Hub",
     "LocalBroker", "MessageEvent", "Server", "ServerConnection", "WebSocket", "broadcast",
-    "connect", "serve", "unix_connect", "unix_serve",
+    "connect", "run_workers", "serve", "unix_connect", "unix_serve",
 }
 
 

@@ -56,17 +56,19 @@ async def test_max_queue_pauses_reading(serve_ws, connect_ws):
         async for message in ws:
             await ws.send(message)
 
-    server = await serve_ws(slow, max_queue=4)
-    async with connect_ws(server.uri) as ws:
-        for i in range(200):
-            await ws.send(f"{i}" * 1000)
+    # 4 MiB uncompressed: far more than one read (256 KiB) brings in.
+    messages = [f"{i:04d}" * 1024 for i in range(1000)]
+    server = await serve_ws(slow, max_queue=4, compression=None)
+    async with connect_ws(server.uri, compression=None) as ws:
+        for message in messages:
+            await ws.send(message)
         await asyncio.sleep(0.3)
         release.set()
-        for i in range(200):
-            assert await ws.recv() == f"{i}" * 1000
+        for message in messages:
+            assert await ws.recv() == message
     # Reading stopped once 4 messages were queued; the rest waited in the kernel.
     assert queued["paused"] is True
-    assert 4 <= queued["n"] < 200
+    assert 4 <= queued["n"] < 1000
 
 
 async def test_write_limit_makes_send_wait(serve_ws, connect_ws):

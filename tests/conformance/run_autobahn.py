@@ -120,8 +120,23 @@ def summarize(index: Path, mode: str, impl: str) -> tuple[collections.Counter, l
     return counts, bad
 
 
-def case_key(case: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in case.split("."))
+def write_markdown(path: Path, jobs, results, kinds, cases, seconds: float) -> None:
+    """The summary as a Markdown table (tests/conformance/RESULTS.md keeps the latest)."""
+    lines = [
+        "# Autobahn|Testsuite results",
+        "",
+        f"Cases: `{','.join(cases)}`; written by `tests/conformance/run_autobahn.py --markdown` "
+        f"on {time.strftime('%Y-%m-%d')} in {seconds / 60:.0f} minutes.",
+        "A case passes strictly when both its behaviour and its close behaviour are OK or INFORMATIONAL.",
+        "",
+        "| mode | twin | cases | " + " | ".join(kinds) + " |",
+        "|---|---|---|" + "---|" * len(kinds),
+    ]
+    for mode, impl in jobs:
+        counts, _ = results[(mode, impl)]
+        total = sum(v for k, v in counts.items() if not k.startswith("close "))
+        lines.append(f"| {mode} | {impl} | {total} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + " |")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
@@ -131,6 +146,7 @@ def main() -> int:
     parser.add_argument("--impls", default="cython,python")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--outdir", default=None, help="where reports go (default: a temp dir)")
+    parser.add_argument("--markdown", default=None, help="also write the summary table to this file")
     args = parser.parse_args()
     wstest = find_wstest()
     cases = args.cases.split(",")
@@ -159,6 +175,8 @@ def main() -> int:
         failures.extend(bad)
     for line in failures[:200]:
         print("NOT STRICT:", line)
+    if args.markdown:
+        write_markdown(Path(args.markdown), jobs, results, kinds, cases, time.monotonic() - started)
     print(f"autobahn: {'FAILED' if failures else 'all cases strictly passed'} in {time.monotonic() - started:.0f}s")
     return 1 if failures else 0
 

@@ -5,6 +5,7 @@ from .client import ClientConnection, connect, unix_connect
 from .connection import Connection
 from .hub import Hub, LocalBroker
 from .server import Server, ServerConnection, serve, unix_serve
+from .workers import run_workers
 
 __all__ = [
     "BroadcastResult",
@@ -19,6 +20,7 @@ __all__ = [
     "ServerConnection",
     "WebSocket",
     "broadcast",
+    "run_workers",
     "connect",
     "serve",
     "unix_connect",

@@ -2,6 +2,7 @@
 
 ``Connection`` is an ``asyncio.Protocol`` (not a stream): each ``data_received`` hands the
 chunk to the sans-I/O ``Protocol`` in one call and gets a batch of complete messages back.
+Reads land in one buffer shared by the loop's connections (``get_buffer``).
 Messages go either to a queue read by ``await recv()`` (coroutine style) or straight to a
 handler's ``on_message`` (callback style: no task, future or queue per message). Frames sent
 while a batch is being delivered are corked and leave in one write at the end of the batch.
@@ -34,7 +35,7 @@ _NO_MESSAGES: deque[Any] = deque(maxlen=0)
 _NO_EXTENSIONS: list[Any] = []
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """A WebSocket connection: receive with ``recv()``/``async for``, send with ``send()``.
 
     Attributes after the handshake: ``subprotocol``, ``extensions``, ``request`` (the
@@ -133,6 +134,18 @@ class Connection(asyncio.Protocol):
 
     def _opened(self) -> None:
         """Hook: the connection is open (start the handler, call on_open...)."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # Every connection of the loop reads into the same buffer: each read is parsed in
+        # buffer_updated before the transport reads again, and the parser copies what it
+        # keeps. Idle connections hold no receive buffer at all.
+        return self._wheel.read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self._wheel.read_view[:nbytes]
+        if self._proto is None:
+            data = bytes(data)  # the handshake parser keeps what it is given
+        self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         self.last_received = self._loop.time()

@@ -13,6 +13,11 @@ import heapq
 from typing import Any, Protocol as TypingProtocol
 
 
+# Bytes one read may bring. Connections parse a read before the next one starts, and the
+# parsers copy what they keep, so the loop's connections share one buffer of this size.
+READ_BUFFER_SIZE = 256 * 1024
+
+
 class HasDeadline(TypingProtocol):
     _deadline: float | None
 
@@ -31,6 +36,9 @@ class TimerWheel:
         self._loop = loop
         self._resolution = resolution
         self._to_flush: list[Any] = []
+        # One receive buffer for every connection of this loop (see Connection.get_buffer).
+        self.read_buffer = bytearray(READ_BUFFER_SIZE)
+        self.read_view = memoryview(self.read_buffer)
         self._slots: dict[int, set[HasDeadline]] = {}
         self._heap: list[int] = []
         self._handle: asyncio.TimerHandle | None = None

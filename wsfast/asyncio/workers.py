@@ -326,7 +326,6 @@ async def _serve_until_stopped(slot: int, target: Any, listen: dict[str, Any],
     watchdog = loop.create_task(_watch_parent(parent_pid, request_stop))
     try:
         await stop
-        import faulthandler, sys as _s; faulthandler.dump_traceback_later(3, file=_s.stderr)  # DEBUG
     finally:
         watchdog.cancel()
         server.close()
