@@ -136,6 +136,7 @@ def write_markdown(path: Path, jobs, results, kinds, cases, seconds: float) -> N
         counts, _ = results[(mode, impl)]
         total = sum(v for k, v in counts.items() if not k.startswith("close "))
         lines.append(f"| {mode} | {impl} | {total} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + " |")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
 
