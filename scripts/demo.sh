@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/python examples/chat/server.py "$@"
+exec .venv/bin/python -m wsfast serve --demo "$@"

@@ -16,6 +16,9 @@ WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$
 echo "=== leg 2: suite on a pure install (extension not built) ==="
 bash scripts/test-pure.sh
 
+echo "=== packaging: sdist and wheel build, fresh-venv installs, cibuildwheel identifiers ==="
+bash tests/ecosystem/check_packaging.sh
+
 # WSFAST_AUTOBAHN=0 skips the conformance leg on a developer's machine; CI never sets it.
 if [ "${WSFAST_AUTOBAHN:-1}" != 0 ]; then
   echo "=== leg 3: Autobahn|Testsuite conformance (all cases, server and client, both twins) ==="

@@ -197,7 +197,12 @@ class Connection(asyncio.BufferedProtocol):
                     self._proto.apply_failure()  # type: ignore[union-attr]
                 self._control(op, payload)
         max_queue = self._opts.max_queue
-        if max_queue is not None and len(messages) >= max_queue and not self._reading_paused:
+        if (
+            max_queue is not None
+            and len(messages) >= max_queue
+            and not self._reading_paused
+            and self._proto.close_sent is None  # type: ignore[union-attr]
+        ):
             self._reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
 
@@ -606,6 +611,10 @@ class Connection(asyncio.BufferedProtocol):
             self._flush()
             if self._keepalive_sent is not None:
                 self._keepalive_sent = None
+            if self._reading_paused:
+                # The peer's close frame must get through even if the queue is full.
+                self._reading_paused = False
+                self.transport.resume_reading()  # type: ignore[union-attr]
             self._set_close_deadline()
 
     async def wait_closed(self) -> None:

@@ -1,0 +1,252 @@
+"""The examples run: ticker (slow consumer closed with 1013, others get every update), game
+(fixed tick rate, inputs reflected in everyone's snapshots), FastAPI under uvicorn with
+wsfast's protocol, and the chat room's page in headless Chromium."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import wsfast
+
+from .uvicorn_util import running_uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def load_example(relative: str):
+    """Import an example script as a module (they are not a package)."""
+    name = "example_" + relative.replace("/", "_").removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def raw_stalled_client(port: int, path: str) -> socket.socket:
+    """Open a WebSocket with a tiny receive buffer and never read from it: a stalled consumer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(sock, (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await loop.sock_recv(sock, 1)  # byte by byte: leave the frames unread
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+async def test_ticker_closes_slow_consumer_and_feeds_the_others():
+    ticker_mod = load_example("examples/ticker/server.py")
+    ticker = ticker_mod.Ticker(ticker_mod.default_symbols(20), sndbuf=16 * 1024, seed=1)
+    async with wsfast.serve(ticker.handler, "127.0.0.1", 0, compression=None, write_limit=16 * 1024) as server:
+        port = server.port()
+        fast = [await wsfast.connect(f"ws://127.0.0.1:{port}/", max_queue=None) for _ in range(5)]
+        picky = await wsfast.connect(f"ws://127.0.0.1:{port}/?symbols=AAB", max_queue=None)
+        stalled = await raw_stalled_client(port, "/")
+        await asyncio.sleep(0.05)
+        assert len(ticker.hub.subscribers("AAA")) == 6
+        ticks = 400
+        for i in range(ticks):
+            ticker.tick()
+            if i % 10 == 0:
+                await asyncio.sleep(0.001)  # let the fast clients read
+        # The stalled reader was closed with 1013 and left every topic; the others stay.
+        assert ticker.stats["closed_slow"] == 1
+        open_subscribers = [ws for ws in ticker.hub.subscribers("AAA") if ws.state is wsfast.State.OPEN]
+        assert len(open_subscribers) == 5
+        stalled.close()  # unread data: the kernel resets the connection; the hub forgets it
+        for ws in fast:
+            updates = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(ticks * 20)]
+            assert [u["n"] for u in updates if u["s"] == "AAC"] == list(range(1, ticks + 1))
+        picked = [json.loads(await asyncio.wait_for(picky.recv(), 5)) for _ in range(ticks)]
+        assert {u["s"] for u in picked} == {"AAB"}
+        await picky.send(json.dumps({"subscribe": "AAT"}))
+        await asyncio.sleep(0.05)
+        ticker.tick()
+        got = {json.loads(await asyncio.wait_for(picky.recv(), 5))["s"] for _ in range(2)}
+        assert got == {"AAB", "AAT"}
+        for ws in (*fast, picky):
+            await ws.close()
+
+
+async def test_ticker_runs_on_its_timer():
+    ticker_mod = load_example("examples/ticker/server.py")
+    ticker = ticker_mod.Ticker(["ONE", "TWO"])
+    task = asyncio.create_task(ticker.run(0.01))
+    try:
+        async with wsfast.serve(ticker.handler, "127.0.0.1", 0) as server:
+            async with wsfast.connect(f"ws://127.0.0.1:{server.port()}/?symbols=TWO") as ws:
+                seqs = [json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] for _ in range(5)]
+                assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    finally:
+        task.cancel()
+
+
+async def test_game_fans_out_snapshots_at_the_tick_rate():
+    game_mod = load_example("examples/game/server.py")
+    game = game_mod.Game(rate=50)
+    async with wsfast.serve(game.handler, "127.0.0.1", 0) as server:
+        port = server.port()
+        # max_queue=None: these clients leave snapshots unread, and close() on a connection
+        # whose reading is paused by max_queue waits close_timeout (reported to the lead).
+        a = await wsfast.connect(f"ws://127.0.0.1:{port}/", max_queue=None)
+        b = await wsfast.connect(f"ws://127.0.0.1:{port}/", max_queue=None)
+        await asyncio.sleep(0.02)
+        runner = asyncio.create_task(game.run())
+        try:
+            await a.send(json.dumps({"dx": 1, "dy": -1}))
+            start = time.monotonic()
+            first = json.loads(await asyncio.wait_for(b.recv(), 5))
+            while time.monotonic() - start < 0.6:
+                last = json.loads(await asyncio.wait_for(b.recv(), 5))
+            elapsed = time.monotonic() - start
+            ticks = last["tick"] - first["tick"]
+            assert 0.6 * 50 * elapsed <= ticks <= 1.4 * 50 * elapsed + 2, (ticks, elapsed)
+            positions = sorted(last["players"].values())
+            assert len(positions) == 2 and [50.0, 50.0] in positions  # b does not move
+            mover = [p for p in positions if p != [50.0, 50.0]][0]
+            assert mover[0] > 51.0 and mover[1] < 49.0  # a moved right and up
+            # a receives the same snapshots
+            snap = json.loads(await asyncio.wait_for(a.recv(), 5))
+            assert snap["tick"] >= 1 and len(snap["players"]) == 2
+        finally:
+            runner.cancel()
+        await a.close()
+        await asyncio.sleep(0.05)
+        game.step()
+        while (snap := json.loads(await asyncio.wait_for(b.recv(), 5)))["tick"] != game.tick_count:
+            pass
+        assert len(snap["players"]) == 1  # a left the world
+        await b.close()
+
+
+async def test_fastapi_example_under_uvicorn(implementation):
+    app_mod = load_example("examples/fastapi_app/app.py")
+    ws_class = app_mod.WSFastProtocol.configure(implementation=implementation)
+    async with running_uvicorn(app_mod.app, ws_class) as (_, port):
+        async with wsfast.connect(f"ws://127.0.0.1:{port}/ws/echo") as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "hi"
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == b"\x00\x01"
+        a = await wsfast.connect(f"ws://127.0.0.1:{port}/ws/room/lobby")
+        b = await wsfast.connect(f"ws://127.0.0.1:{port}/ws/room/lobby")
+        await asyncio.sleep(0.05)
+        await a.send("hello room")
+        for ws in (a, b):
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["text"] == "hello room"
+        await a.close()
+        await b.close()
+        with pytest.raises(wsfast.InvalidStatus) as info:
+            await wsfast.connect(f"ws://127.0.0.1:{port}/ws/private")
+        assert info.value.response.status_code == 401
+        ws = await wsfast.connect(f"ws://127.0.0.1:{port}/ws/private?token=letmein")
+        assert await ws.recv() == "welcome"
+        with pytest.raises(wsfast.ConnectionClosedOK):
+            await ws.recv()
+        assert (ws.close_code, ws.close_reason) == (1000, "that was all")
+
+
+# ------------------------------------------------------------------ the chat page in Chromium
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+class ChatServerThread(threading.Thread):
+    """The chat demo on its own event loop, for the blocking selenium test."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        from wsfast.cli.demo import make_app
+
+        handler, process_request, self.hub = make_app()
+        self.loop = asyncio.get_running_loop()
+        self.stop = asyncio.Event()
+        async with wsfast.serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+            self.port = server.port()
+            self.ready.set()
+            await self.stop.wait()
+
+    def shutdown(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.join(10)
+
+
+@pytest.mark.browser
+def test_chat_page_in_headless_chromium():
+    if not (os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM)):
+        if os.environ.get("CI"):
+            pytest.fail("chromium/chromedriver missing: scripts/bootstrap.sh installs them")
+        pytest.skip("chromium and chromedriver are not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    server = ChatServerThread()
+    server.start()
+    assert server.ready.wait(10)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(f"http://127.0.0.1:{server.port}/")
+
+        def wait_for(predicate, what):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                value = predicate()
+                if value:
+                    return value
+                time.sleep(0.05)
+            raise AssertionError(f"timed out waiting for {what}; page log: "
+                                 f"{driver.find_element(By.ID, 'log').text!r}")
+
+        status = wait_for(lambda: "connected" in (t := driver.find_element(By.ID, "status").text) and t,
+                          "the WebSocket to open")
+        assert "permessage-deflate" in status  # Chromium negotiated compression with wsfast
+        name = driver.find_element(By.ID, "name")
+        name.clear()
+        name.send_keys("selenium")
+        driver.find_element(By.ID, "text").send_keys("hello from Chromium ☃")
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        wait_for(lambda: "selenium: hello from Chromium ☃" in driver.find_element(By.ID, "log").text,
+                 "the message to come back through the room")
+
+        # A Python client in the same room sees the browser's message, and vice versa.
+        async def python_member():
+            async with wsfast.connect(f"ws://127.0.0.1:{server.port}/chat") as ws:
+                await ws.send(json.dumps({"name": "python", "text": "hi browser"}))
+                while json.loads(await asyncio.wait_for(ws.recv(), 5)).get("name") != "python":
+                    pass
+
+        asyncio.run(python_member())
+        wait_for(lambda: "python: hi browser" in driver.find_element(By.ID, "log").text,
+                 "the Python client's message")
+    finally:
+        driver.quit()
+        server.shutdown()

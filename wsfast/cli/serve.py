@@ -1,0 +1,109 @@
+"""``wsfast serve``: an echo, broadcast or chat-demo server, in one process or several.
+
+The first line on stdout says where it listens (with the real port when ``--port 0``)::
+
+    wsfast serve: echo on ws://127.0.0.1:8765/ (cython kernels, 1 worker)
+
+SIGINT or SIGTERM closes every connection with 1001 ("going away"), waits for the closing
+handshakes and exits 0. With ``--workers N`` (POSIX), ``wsfast.asyncio.workers.run_workers``
+runs N processes on the port; broadcast and the chat room then reach the clients of the same
+worker only (use a Hub with a cross-process broker for more).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+import wsfast
+
+
+class Echo:
+    """Callbacks that send every message back to its sender."""
+
+    def on_message(self, ws: Any, message: str | bytes, opcode: int) -> None:
+        ws.send_nowait(message)
+
+
+class Broadcast:
+    """Callbacks that send every message to every open connection of the server."""
+
+    def on_message(self, ws: Any, message: str | bytes, opcode: int) -> None:
+        wsfast.broadcast(ws.server.connections, message)
+
+
+def _app(mode: str) -> tuple[Any, dict[str, Any]]:
+    """The handler for ``mode`` and the extra ``serve`` options it needs."""
+    if mode == "echo":
+        return Echo(), {}
+    if mode == "broadcast":
+        return Broadcast(), {}
+    from .demo import make_app
+
+    handler, process_request, _ = make_app()
+    return handler, {"process_request": process_request}
+
+
+def _banner(mode: str, host: str, port: int, workers: int) -> str:
+    where = f"http://{host}:{port}/ (open it in a browser)" if mode == "demo" else f"ws://{host}:{port}/"
+    plural = "s" if workers != 1 else ""
+    return f"wsfast serve: {mode} on {where} ({wsfast.IMPLEMENTATION} kernels, {workers} worker{plural})"
+
+
+async def _serve_one(handler: Any, host: str, port: int, mode: str, serve_kwargs: dict[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, request_stop)
+        except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
+            pass
+    async with wsfast.serve(handler, host, port, **serve_kwargs) as server:
+        print(_banner(mode, host, server.port(), 1), flush=True)
+        await stop
+        print("wsfast serve: shutting down", flush=True)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run ``wsfast serve`` (parsed ``args``) until SIGINT/SIGTERM; returns the exit status."""
+    mode = args.mode
+    port = args.port if args.port is not None else (8000 if mode == "demo" else 8765)
+    handler, serve_kwargs = _app(mode)
+    if args.no_compression:
+        serve_kwargs["compression"] = None
+    if args.max_size is not None:
+        serve_kwargs["max_size"] = args.max_size
+    if args.workers < 1:
+        print("wsfast serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        try:
+            from ..asyncio.workers import run_workers
+        except ImportError:
+            print("wsfast serve: --workers needs wsfast.asyncio.workers", file=sys.stderr)
+            return 2
+
+        def ready(bound_port: int) -> None:
+            print(_banner(mode, args.host, bound_port, args.workers), flush=True)
+
+        return run_workers(handler, args.workers, host=args.host, port=port, ready=ready,
+                           loop="uvloop" if args.uvloop else "asyncio", **serve_kwargs)
+    main = _serve_one(handler, args.host, port, mode, serve_kwargs)
+    try:
+        if args.uvloop:
+            import uvloop
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(main)
+        else:
+            asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
+    return 0
