@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 from http import HTTPStatus
 from typing import Callable, Sequence
@@ -442,7 +443,8 @@ class ClientHandshake:
         headers = response.headers
         _check_upgrade(headers, exact=True)
         accept = _single(headers, "Sec-WebSocket-Accept")
-        if accept != accept_key(self.key):
+        # Constant time: the comparison must not tell a prober how much of a guess matched.
+        if not hmac.compare_digest(accept.encode("latin-1"), accept_key(self.key).encode("ascii")):
             raise InvalidHeader("Sec-WebSocket-Accept", accept)
         self.extensions = self._accept_extensions(headers)
         self.subprotocol = self._accept_subprotocol(headers)

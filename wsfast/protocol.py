@@ -41,6 +41,21 @@ from .opcodes import (
 
 _NO_EXTENSIONS: list[Extension] = []  # shared by the many connections without any
 
+
+class _ClosedParser:
+    """Stands in for the parser of a closed connection: parses nothing, holds nothing."""
+
+    __slots__ = ()
+    special = 0
+    error = None
+    closed = True
+
+    def feed(self, data: Any) -> list[tuple[int, Any]]:
+        return []
+
+
+_CLOSED_PARSER = _ClosedParser()
+
 # Only in the tuple batches of ``receive_messages``: the item ``(OP_FAILURE, error)`` says the
 # peer broke the protocol; the connection is already failing with ``error.close_code``.
 OP_FAILURE = -1
@@ -168,6 +183,7 @@ class Protocol:
         """The peer closed its side of the TCP connection; the connection is now CLOSED."""
         self.eof_received = True
         self.state = State.CLOSED
+        self._parser = _CLOSED_PARSER  # frees a partial message at once
 
     def _process(self, items: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
         """Handle control frames, compressed messages and a parser error in a batch."""
@@ -222,7 +238,8 @@ class Protocol:
 
     def _fail(self, error: RemoteProtocolError) -> RemoteProtocolError:
         """Fail the connection: queue a close frame with the error's code, stop parsing."""
-        self.failure = error
+        # Without its traceback the error doesn't keep the read chunk and message alive.
+        self.failure = error = error.with_traceback(None)
         if self._defer_failure:
             self.failure_pending = True
         else:

@@ -62,6 +62,7 @@ def broadcast(
                 result.closed += 1
             else:
                 result.skipped += 1
+                conn.skipped_messages += 1
             continue
         if proto.client:
             conn.send_nowait(message)

@@ -56,6 +56,7 @@ class Connection(asyncio.BufferedProtocol):
         "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent", "_fragment_lock",
         "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing", "_deadline", "subprotocol", "extensions",
         "request", "response", "remote_address", "latency", "last_received", "user_data",
+        "unsent_bytes", "skipped_messages",
     )
 
     def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
@@ -89,6 +90,10 @@ class Connection(asyncio.BufferedProtocol):
         self.latency = 0.0
         self.last_received = 0.0  # loop.time() of the last bytes received (dead-feed watchdogs)
         self.user_data: Any = None
+        # Delivery accounting: bytes of completed sends that never reached the kernel (the
+        # connection was aborted or closed under them), and broadcasts skipped as too slow.
+        self.unsent_bytes = 0
+        self.skipped_messages = 0
 
     @property
     def logger(self) -> Any:
@@ -255,6 +260,7 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         proto = self._proto
         self._deadline = None
+        self._wheel.discard(self)
         if proto is not None:
             proto.receive_eof()
             sent = proto.close_sent[0] if proto.close_sent is not None else None
@@ -442,6 +448,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         out = proto.data_to_send()
         if transport.is_closing():
+            self.unsent_bytes += sum(map(len, out))
             return
         if len(out) == 1:
             transport.write(out[0])
@@ -537,6 +544,8 @@ class Connection(asyncio.BufferedProtocol):
             if self._keepalive_sent is not None:
                 self.logger.info("%s: keepalive ping timeout", self)
                 self._fail_local(1011, "keepalive ping timeout")
+                if transport.get_write_buffer_size():
+                    self.abort()  # the peer reads nothing: the close frame can't leave
             else:
                 payload = os.urandom(4)
                 if self._pings is None:
@@ -552,7 +561,7 @@ class Connection(asyncio.BufferedProtocol):
                     self._set_deadline(self._opts.ping_interval)
         else:
             # Closing took longer than close_timeout: drop the TCP connection.
-            transport.abort()
+            self.abort()
 
     def _handshake_timeout(self) -> None:
         self.transport.abort()  # type: ignore[union-attr]
@@ -622,9 +631,15 @@ class Connection(asyncio.BufferedProtocol):
         await asyncio.shield(self._closed)
 
     def abort(self) -> None:
-        """Drop the TCP connection at once, without a closing handshake."""
-        if self.transport is not None:
-            self.transport.abort()
+        """Drop the TCP connection at once, without a closing handshake.
+
+        Bytes still buffered for writing are lost and counted in ``unsent_bytes``.
+        """
+        transport = self.transport
+        if transport is not None:
+            if self._closed_exc is None:
+                self.unsent_bytes += transport.get_write_buffer_size()
+            transport.abort()
 
     def _closed_error(self) -> ConnectionClosed:
         if self._closed_exc is not None:

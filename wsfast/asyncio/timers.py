@@ -83,6 +83,14 @@ class TimerWheel:
         if self._heap and self._armed_slot is None:
             self._arm(self._heap[0])
 
+    def discard(self, obj: HasDeadline) -> None:
+        """Forget ``obj`` in every slot (its connection is gone, let it be freed now)."""
+        for slot in [s for s, members in self._slots.items() if obj in members]:
+            members = self._slots[slot]
+            members.discard(obj)
+            if not members:
+                del self._slots[slot]
+
     def flush_soon(self, conns: list[Any]) -> None:
         """Call ``conn._flush()`` for each of ``conns`` in the next loop iteration.
 

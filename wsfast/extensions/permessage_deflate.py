@@ -124,6 +124,10 @@ def _inflate_limited(d, data, parts: list, total: int, max_size: int) -> int:
         if out:
             total += len(out)
             if total > max_size:
+                # Free the inflated bytes now: the exception's traceback would keep this
+                # frame (and ``parts``) alive as long as the connection keeps its failure.
+                parts.clear()
+                del out, data
                 raise PayloadTooBig(f"decompressed message over max_size={max_size}")
             parts.append(out)
         if len(out) < n:  # input exhausted and no output pending

@@ -1,0 +1,119 @@
+"""Writes the seed corpus of each target into fuzz/corpus/<target>/ (small, hand-picked
+inputs that reach every branch family: valid traffic, each framing rule broken, limits,
+close frames, handshakes accepted and refused, compressed messages good and bad).
+
+Run once after changing the input format of a target: ``python fuzz/make_corpus.py``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def frame(opcode, payload=b"", fin=True, rsv=0, mask=True, length=None):
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, bit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, bit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, bit | 127, n)
+    if not mask:
+        return head + payload
+    key = b"\x01\x02\x03\x04"
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def frames_seeds():
+    server = b"\x02\x05\x03"  # server side, decode text, max_size 1000, fragments 16-ish
+    client = b"\x03\x05\x03"
+    yield server + frame(1, b"hello")
+    yield server + frame(2, bytes(range(256)))
+    yield server + frame(1, "héllo €".encode(), fin=False) + frame(9, b"p") + frame(0, b"!")
+    yield server + frame(1, b"\xc3\x28")
+    yield server + frame(1, b"ok", fin=False) + frame(0, b"\xe2\x82")
+    yield server + frame(8, b"\x03\xe8bye")
+    yield server + frame(8, b"\x03")
+    yield server + frame(8, b"\x03\xe8\xff")
+    yield server + frame(8, struct.pack("!H", 1005))
+    yield server + frame(9, b"x" * 126)
+    yield server + frame(3, b"x")
+    yield server + frame(0, b"x")
+    yield server + frame(1, b"x", rsv=0x40)
+    yield b"\x42\x05\x03" + frame(1, b"compressed?", rsv=0x40)
+    yield server + frame(1, b"unmasked", mask=False)
+    yield client + frame(1, b"masked")
+    yield client + frame(2, b"y" * 300, mask=False)
+    yield server + frame(2, b"", length=1 << 40)
+    yield server + b"\x82\xff" + b"\x80" + b"\x00" * 7 + b"kkkk"
+    yield server + frame(2, b"z" * 2000)
+    yield b"\x02\x15\x03" + frame(1, b"a", fin=False) + frame(0, b"b", fin=False) + frame(0, b"c")
+    yield server + frame(10, b"pong") + frame(2, b"after")
+
+
+def request(extra=b""):
+    return (b"GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
+
+
+def handshake_seeds():
+    yield b"\x05" + request()
+    yield b"\x05" + request(b"Sec-WebSocket-Protocol: chat, superchat\r\n")
+    yield b"\x05" + request(b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+    yield b"\x05" + request(b'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits="10", x-foo\r\n')
+    yield b"\x05" + request(b"Sec-WebSocket-Extensions: permessage-deflate\r\n") + frame(1, b"x", rsv=0x40)
+    yield b"\x05" + request() + frame(1, b"pipelined") + frame(9, b"p")
+    yield b"\x05" + request(b"Sec-WebSocket-Protocol: , , \\\\ ,\r\n")
+    yield b"\x05" + request(b"Origin: https://a.example\r\nOrigin: https://b.example\r\n")
+    yield b"\x05" + request().replace(b"13", b"8")
+    yield b"\x05" + request().replace(b"GET", b"POST")
+    yield b"\x05" + request().replace(b"HTTP/1.1", b"HTTP/1.0")
+    yield b"\x05" + request(b"X-Long: " + b"a" * 600 + b"\r\n")
+    yield b"\x05" + request(b" folded\r\n")
+    yield b"\x05" + request().replace(b"\r\n", b"\n")
+    yield b"\x09HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    yield b"\x09HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!"
+    yield b"\x09HTTP/1.1 500 Oops\r\n\r\nbody until eof"
+
+
+def deflate_seeds():
+    def raw(data, level=6):
+        c = zlib.compressobj(level, zlib.DEFLATED, -15)
+        return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    sep = b"\xff\x00"
+    yield b"\x00" + b"\x01" + raw(b"hello hello hello")
+    yield b"\x00" + b"\x02" + raw(bytes(range(256)) * 4)
+    yield b"\x04" + b"\x07" + raw(b"fragmented text " * 20)
+    yield b"\x05" + b"\x01" + raw(b"a" * 5000)  # over max_size 64 with no takeover
+    yield b"\x08" + b"\x01" + raw("é".encode() * 300) + sep + b"\x01" + raw(b"second")
+    yield b"\x00" + b"\x01" + b"\xff\xff\xff\xff"
+    yield b"\x00" + b"\x01" + raw(b"x" * 100)[:-3]
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    yield b"\x00" + b"\x02" + c.compress(b"final block") + c.flush(zlib.Z_FINISH)
+    yield b"\x00" + b"\x81" + b"uncompressed text"
+    yield b"\x00" + b"\x01" + raw(b"\xc3\x28 bad utf8")
+    yield b"\x02" + b"\x01" + raw(b"window 9 " * 50)
+
+
+def main():
+    for name, seeds in (("frames", frames_seeds), ("handshake", handshake_seeds),
+                        ("deflate", deflate_seeds)):
+        folder = os.path.join(HERE, "corpus", name)
+        os.makedirs(folder, exist_ok=True)
+        for seed in seeds():
+            path = os.path.join(folder, "seed-" + hashlib.sha1(seed).hexdigest()[:16])
+            with open(path, "wb") as f:
+                f.write(seed)
+        print(name, len(os.listdir(folder)), "files")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Differential fuzz targets: each takes one input (bytes) and runs it through both kernel
+twins; a crash (any exception but the documented protocol errors) or a disagreement between
+the twins raises AssertionError (or the unexpected exception) and fails the run.
+
+* ``frames``: the frame parser. The first bytes pick the side, limits, RSV bits allowed and
+  text decoding; the rest is the byte stream, fed to both twins in the same chunks (cut
+  points also derived from the input) and in one piece. Items, error type, close code and
+  message must all be equal.
+* ``handshake``: the HTTP/1.1 request and response parsers and ``ServerHandshake.accept``
+  (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome); bytes
+  after an accepted request go to a ``Protocol`` of each twin, whose events must agree.
+* ``deflate``: permessage-deflate receiving. The input becomes compressed messages (raw
+  deflate from the fuzzer, as single frames or fragments) for a server ``Protocol`` of
+  each twin with the negotiated extension; events must agree. Also a round trip: what our
+  compressor emits for the input decompresses to the input.
+
+Used by ``fuzz/fuzz.py`` (atheris) and by ``tests/reliability/test_fuzz_corpus.py``.
+"""
+from __future__ import annotations
+
+import struct
+
+from wsfast import _impl
+from wsfast.events import BinaryMessage, CloseReceived, Ping, Pong, ProtocolFailure, TextMessage
+from wsfast.exceptions import InvalidHandshake, InvalidState, RemoteProtocolError
+from wsfast.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
+from wsfast.handshake import ServerHandshake
+from wsfast.http11 import RequestParser, ResponseParser
+from wsfast.protocol import Protocol, Side
+
+_TWINS: list = []
+
+
+def twins() -> list:
+    """The implementations to compare: both when the extension is built, else the pure one
+    alone (checked against itself fed differently)."""
+    if not _TWINS:
+        _TWINS.extend(_impl.load(name) for name in _impl.available())
+    return _TWINS
+
+
+def _sig(exc) -> tuple | None:
+    if exc is None:
+        return None
+    return (type(exc).__name__, exc.close_code, str(exc))
+
+
+def _cuts(data: bytes, seed: int) -> list[bytes]:
+    """Split ``data`` into chunks whose sizes come from ``seed`` (1..64 bytes, or whole)."""
+    if seed % 7 == 0 or not data:
+        return [data]
+    out, pos, x = [], 0, seed or 1
+    while pos < len(data):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        size = 1 + (x >> 8) % 64
+        out.append(data[pos : pos + size])
+        pos += size
+    return out
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            return 0
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def rest(self) -> bytes:
+        return self.data[self.pos :]
+
+
+# ----------------------------------------------------------------------------- frames
+
+_MAX_SIZES = (None, 0, 1, 125, 126, 1000, 65535, 65536, 1 << 20)
+_MAX_FRAGMENTS = (None, 1, 2, 3, 16, 1024)
+
+
+def frames(data: bytes) -> None:
+    r = _Reader(data)
+    a, b, c = r.byte(), r.byte(), r.byte()
+    client = bool(a & 1)
+    decode_text = bool(a & 2)
+    rsv_allowed = (a & 0x70)
+    max_size = _MAX_SIZES[b % len(_MAX_SIZES)]
+    max_fragments = _MAX_FRAGMENTS[(b >> 4) % len(_MAX_FRAGMENTS)]
+    csize = None if max_size is None or not c & 1 else max_size + (c >> 1)
+    stream = r.rest()
+    results = []
+    for impl in twins():
+        for chunks in (_cuts(stream, c), [stream]):
+            parser = impl.parser.Parser(
+                client=client, max_size=max_size, max_compressed_size=csize,
+                max_fragments=max_fragments, rsv_allowed=rsv_allowed, decode_text=decode_text)
+            items = []
+            for chunk in chunks:
+                items.extend(parser.feed(chunk))
+                if parser.error is not None or parser.closed:
+                    assert parser.feed(b"\x81\x00") == []  # done for good
+            results.append((items, _sig(parser.error), parser.closed))
+    first = results[0]
+    for other in results[1:]:
+        assert other == first, (first, other)
+
+
+# -------------------------------------------------------------------------- handshake
+
+_HANDSHAKE_ERRORS = (InvalidHandshake, InvalidState)
+
+
+def _events_sig(events: list) -> list:
+    out = []
+    for event in events:
+        if isinstance(event, ProtocolFailure):
+            out.append(("failure",) + _sig(event.error))
+        else:
+            out.append(event)
+    return out
+
+
+def _run_request(data: bytes, chunks: list[bytes]) -> tuple:
+    hs = ServerHandshake(
+        subprotocols=["chat", "superchat"],
+        extensions=[ServerPerMessageDeflateFactory()],
+        origins=None,
+        max_line=512, max_headers=16, max_size=4096,
+    )
+    try:
+        request = None
+        for chunk in chunks:
+            request = hs.receive_data(chunk)
+            if request is not None:
+                break
+        if request is None:
+            return ("incomplete",)
+    except _HANDSHAKE_ERRORS as exc:
+        return ("parse-error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
+    try:
+        response = hs.accept(request)
+    except _HANDSHAKE_ERRORS as exc:
+        error = hs.error_response(exc)
+        assert error.status_code in (400, 403, 405, 426, 431), error.status_code
+        error.serialize()
+        return ("refused", type(exc).__name__, error.status_code, str(exc))
+    response.serialize()
+    return ("accepted", hs.subprotocol, [repr(e) for e in hs.extensions], hs.leftover, hs.extensions)
+
+
+def handshake(data: bytes) -> None:
+    r = _Reader(data)
+    seed = r.byte()
+    raw = r.rest()
+    whole = _run_request(raw, [raw])
+    split = _run_request(raw, _cuts(raw, seed | 1))
+    # The same outcome however the bytes arrive. Errors may differ in kind: a line over the
+    # limit is refused as soon as the limit is passed (431) when it arrives in pieces, but
+    # may first fail another check (400) when it arrives whole.
+    assert (whole[0] == "accepted") == (split[0] == "accepted"), (whole, split)
+    assert (whole[0] == "incomplete") == (split[0] == "incomplete"), (whole, split)
+    if whole[0] == "accepted":
+        assert whole[1:3] == split[1:3], (whole, split)
+        results = []
+        for impl in twins():
+            accepted = _run_request(raw, [raw])  # fresh extension state for each twin
+            proto = Protocol(Side.SERVER, extensions=accepted[4], kernels=impl, max_size=1 << 16)
+            proto.receive_data(accepted[3])
+            results.append((_events_sig(proto.events_received()), proto.close_expected(),
+                            b"".join(proto.data_to_send())))
+        assert all(res == results[0] for res in results), results
+
+    # The client's response parser on the same bytes.
+    for chunks in ([raw], _cuts(raw, seed | 1)):
+        parser = ResponseParser(512, 16, 4096, 4096)
+        try:
+            for chunk in chunks:
+                if parser.feed(chunk) is not None:
+                    break
+            else:
+                parser.feed_eof()
+        except _HANDSHAKE_ERRORS:
+            pass
+    parser = RequestParser(64, 4, 256)
+    try:
+        parser.feed(raw)
+    except _HANDSHAKE_ERRORS:
+        pass
+
+
+# ---------------------------------------------------------------------------- deflate
+
+_OFFERS = (
+    [],
+    [("server_no_context_takeover", None), ("client_no_context_takeover", None)],
+    [("client_max_window_bits", "9"), ("server_max_window_bits", "9")],
+    [("client_max_window_bits", None)],
+)
+
+
+def _mask(payload: bytes, key: bytes = b"\x11\x22\x33\x44") -> bytes:
+    n = len(payload)
+    k = (key * (n // 4 + 1))[:n]
+    return bytes(x ^ y for x, y in zip(payload, k))
+
+
+def _frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", b0, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, 0xFE, n)
+    else:
+        head = struct.pack("!BBQ", b0, 0xFF, n)
+    return head + b"\x11\x22\x33\x44" + _mask(payload)
+
+
+def deflate(data: bytes) -> None:
+    r = _Reader(data)
+    mode = r.byte()
+    offer = _OFFERS[mode % len(_OFFERS)]
+    max_size = (None, 64, 1024, 65536)[(mode >> 2) % 4]
+    body = r.rest()
+    # Messages: the input split on 0xFF 0x00 separators; each one's first byte says text or
+    # binary and how many fragments; the rest is sent as the compressed payload.
+    wire = b""
+    for message in body.split(b"\xff\x00")[:32]:
+        if not message:
+            continue
+        ctl, payload = message[0], message[1:]
+        opcode = 1 if ctl & 1 else 2
+        parts = 1 + (ctl >> 1) % 4
+        step = max(1, -(-len(payload) // parts))
+        pieces = [payload[i : i + step] for i in range(0, len(payload), step)] or [b""]
+        for i, piece in enumerate(pieces):
+            wire += _frame(opcode if i == 0 else 0, piece, fin=i == len(pieces) - 1,
+                           rsv=0x40 if i == 0 and not ctl & 0x80 else 0)
+    results = []
+    for impl in twins():
+        _, ext = ServerPerMessageDeflateFactory().process_request_params(offer, [])
+        proto = Protocol(Side.SERVER, extensions=[ext], kernels=impl, max_size=max_size)
+        proto.receive_data(wire)
+        results.append((_events_sig(proto.events_received()), b"".join(proto.data_to_send())))
+    assert all(res == results[0] for res in results), results
+
+    # Round trip through our own encoder, both context-takeover modes.
+    for nct in (False, True):
+        client_ext = ClientPerMessageDeflateFactory(client_no_context_takeover=nct) \
+            .process_response_params([("client_no_context_takeover", None)] if nct else [], [])
+        _, server_ext = ServerPerMessageDeflateFactory().process_request_params(
+            [("client_no_context_takeover", None)] if nct else [], [])
+        for _ in range(2):
+            bits, encoded = client_ext.encode(2, body)
+            decoded = server_ext.decode(2, encoded, max_size=None) if bits else encoded
+            assert decoded == body
+
+
+TARGETS = {"frames": frames, "handshake": handshake, "deflate": deflate}
+# Exceptions a target may raise without it being a finding: none. Protocol errors are
+# results (compared between twins), never escapes.
+EXPECTED: tuple[type[BaseException], ...] = ()

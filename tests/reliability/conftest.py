@@ -1,0 +1,70 @@
+"""Fixtures of the reliability suite: each test runs on both kernel twins.
+
+``impl_name`` is "cython" or "python" (the cython case is skipped when the extension is not
+built, and fails instead under ``WSFAST_REQUIRE_EXTENSIONS=1``). ``server`` starts wsfast
+servers in this process (so tracemalloc and fd counts see them) on 127.0.0.1 with that
+implementation; they are closed at teardown.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from wsfast import _impl
+
+sys.path.insert(0, os.path.dirname(__file__))  # relpeer, for the scripts as well
+
+
+def _params():
+    params = []
+    for name in ("cython", "python"):
+        try:
+            _impl.load(name)
+        except ImportError:
+            if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
+                params.append(name)  # load() fails loudly in the fixture
+            else:
+                params.append(pytest.param(name, marks=pytest.mark.skip(reason=f"{name} not built")))
+            continue
+        params.append(name)
+    return params
+
+
+@pytest.fixture(params=_params())
+def impl_name(request):
+    _impl.load(request.param)
+    return request.param
+
+
+@pytest.fixture
+def kernels(impl_name):
+    """The implementation namespace, for sans-I/O ``Protocol(kernels=...)`` tests."""
+    return _impl.load(impl_name)
+
+
+@pytest.fixture
+async def server(impl_name):
+    """``srv = await server(handler, **options)``; ``srv.port()`` is its port."""
+    import asyncio
+
+    import wsfast
+    from wsfast.asyncio.timers import get_wheel
+
+    # The loop's shared timer wheel (and whatever per-loop buffers it owns) exists before a
+    # test measures memory: it is allocated once per loop, not per connection.
+    get_wheel(asyncio.get_running_loop())
+    started = []
+
+    async def start(handler, **kwargs):
+        kwargs.setdefault("implementation", impl_name)
+        kwargs.setdefault("close_timeout", 2)
+        srv = await wsfast.serve(handler, "127.0.0.1", 0, **kwargs)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.close()
+        await srv.wait_closed()

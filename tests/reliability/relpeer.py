@@ -1,0 +1,292 @@
+"""Hostile peers and measuring tools for the reliability tests (no wsfast code on the wire).
+
+``frame`` encodes any frame by hand, lies included (a declared length without the body,
+reserved bits, unmasked). ``Raw`` is a TCP client that writes exactly what a test gives it,
+parses the server's answer itself, and can reset the connection (SO_LINGER 0) or stop
+reading. ``fd_count``, ``rss`` and ``Traced`` measure what a server in this process holds.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import os
+import socket
+import struct
+import time
+import tracemalloc
+
+LOOPBACK = "127.0.0.1"
+
+
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    mask: bool = True,
+    rsv: int = 0,
+    length: int | None = None,
+    key: bytes | None = None,
+) -> bytes:
+    """One frame as raw bytes; ``length`` overrides the declared payload length."""
+    n = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | rsv | opcode
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", first, bit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", first, bit | 126, n)
+    else:
+        head = struct.pack("!BBQ", first, bit | 127, n)
+    if not mask:
+        return head + payload
+    key = key if key is not None else os.urandom(4)
+    return head + key + xor(payload, key)
+
+
+def xor(data: bytes, key: bytes) -> bytes:
+    if not data:
+        return b""
+    n = len(data)
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    return struct.pack("!H", code) + reason
+
+
+def new_key() -> str:
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def request(
+    path: str = "/",
+    *,
+    host: str | None = "127.0.0.1",
+    upgrade: str | None = "websocket",
+    connection: str | None = "Upgrade",
+    key: str | None = "",
+    version: str | None = "13",
+    extra: list[tuple[str, str]] = (),
+) -> bytes:
+    """An upgrade request; a None field is left out, ``key=""`` is a fresh valid key."""
+    lines = [f"GET {path} HTTP/1.1"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    if upgrade is not None:
+        lines.append(f"Upgrade: {upgrade}")
+    if connection is not None:
+        lines.append(f"Connection: {connection}")
+    if key is not None:
+        lines.append(f"Sec-WebSocket-Key: {key or new_key()}")
+    if version is not None:
+        lines.append(f"Sec-WebSocket-Version: {version}")
+    lines += [f"{name}: {value}" for name, value in extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class Raw:
+    """A raw TCP client. Every read is bounded by a timeout."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.head = b""
+
+    @classmethod
+    async def open(cls, port: int, *, rcvbuf: int | None = None) -> "Raw":
+        sock = None
+        if rcvbuf is not None:
+            # A small receive buffer, set before connecting, makes "stops reading" bite soon.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (LOOPBACK, port))
+            reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 24)
+        else:
+            reader, writer = await asyncio.open_connection(LOOPBACK, port, limit=1 << 24)
+        return cls(reader, writer)
+
+    @classmethod
+    async def upgraded(cls, port: int, extra: list[tuple[str, str]] = (), **kw) -> "Raw":
+        peer = await cls.open(port, **kw)
+        peer.send(request(extra=extra))
+        status = await peer.read_head()
+        assert status == 101, peer.head
+        return peer
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    async def read_head(self, timeout: float = 5) -> int:
+        """Read an HTTP response head; return its status code."""
+        async with asyncio.timeout(timeout):
+            self.head = await self.reader.readuntil(b"\r\n\r\n")
+        return int(self.head.split(b" ", 2)[1])
+
+    def header(self, name: str) -> str | None:
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name.lower().encode():
+                return value.strip().decode("latin-1")
+        return None
+
+    async def read_frame(self, timeout: float = 5) -> tuple[int, int, bytes]:
+        """One server frame: (first byte, opcode, payload)."""
+        async with asyncio.timeout(timeout):
+            b0, b1 = await self.reader.readexactly(2)
+            assert not b1 & 0x80, "a server frame is masked"
+            n = b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+            elif n == 127:
+                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            return b0, b0 & 0x0F, await self.reader.readexactly(n)
+
+    async def read_close(self, timeout: float = 5) -> tuple[int, bytes, list]:
+        """Read frames up to a close frame: (code, reason, frames before it)."""
+        before = []
+        while True:
+            b0, op, payload = await self.read_frame(timeout)
+            if op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return code, payload[2:], before
+            before.append((b0, op, payload))
+
+    async def wait_eof(self, timeout: float = 5) -> None:
+        """Until the server closed the TCP connection (anything left is read and dropped)."""
+        async with asyncio.timeout(timeout):
+            try:
+                while await self.reader.read(1 << 16):
+                    pass
+            except ConnectionResetError:
+                pass
+
+    def reset(self) -> None:
+        """Abort with an RST (SO_LINGER 0) instead of a FIN."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+    def stop_reading(self) -> None:
+        self.writer.transport.pause_reading()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> float:
+    """Poll until ``predicate()``; return the seconds it took. Fails after ``timeout``."""
+    start = time.monotonic()
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(interval)
+    return time.monotonic() - start
+
+
+# ------------------------------------------------------------------------- measuring
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss(pid: int | str = "self") -> int:
+    """Resident set size in bytes (Linux)."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Traced:
+    """tracemalloc around a block: ``growth`` (current after - before) and ``peak_growth``
+    (peak during the block - current before), in bytes, after a collection on both ends."""
+
+    def __enter__(self) -> "Traced":
+        self._started = not tracemalloc.is_tracing()
+        if self._started:
+            tracemalloc.start()
+        gc.collect()
+        tracemalloc.reset_peak()
+        self.before = tracemalloc.get_traced_memory()[0]
+        return self
+
+    def sample(self) -> int:
+        """Current growth, now."""
+        return tracemalloc.get_traced_memory()[0] - self.before
+
+    def peak(self) -> int:
+        return tracemalloc.get_traced_memory()[1] - self.before
+
+    def __exit__(self, *exc) -> None:
+        self.peak_growth = self.peak()
+        gc.collect()
+        self.growth = tracemalloc.get_traced_memory()[0] - self.before
+        if self._started:
+            tracemalloc.stop()
+
+
+class Blocking:
+    """A blocking-socket peer, driven from a worker thread (``await asyncio.to_thread``), so
+    that what it sends never sits in an asyncio buffer of this process: tracemalloc then
+    sees the server's memory only. Reads time out after ``timeout`` seconds."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+        self.buf = b""
+
+    def handshake(self, extra: list[tuple[str, str]] = ()) -> bytes:
+        self.sock.sendall(request(extra=extra))
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            assert chunk, "closed during the handshake"
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return head
+
+    def sendall(self, data) -> bool:
+        """Send; False if the server closed the connection meanwhile."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def _need(self, n: int) -> None:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+
+    def read_frame(self) -> tuple[int, bytes]:
+        self._need(2)
+        n = self.buf[1] & 0x7F
+        size = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+        self._need(size)
+        if n == 126:
+            n = struct.unpack("!H", self.buf[2:4])[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self.buf[2:10])[0]
+        self._need(size + n)
+        op, payload = self.buf[0] & 0x0F, self.buf[size : size + n]
+        self.buf = self.buf[size + n :]
+        return op, payload
+
+    def read_close_code(self) -> int:
+        """Frames up to the close frame; its code (1005 if none)."""
+        while True:
+            try:
+                op, payload = self.read_frame()
+            except ConnectionResetError:
+                raise EOFError("reset") from None
+            if op == 8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+    def close(self) -> None:
+        self.sock.close()
