@@ -16,6 +16,12 @@ WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$
 echo "=== leg 2: suite on a pure install (extension not built) ==="
 bash scripts/test-pure.sh
 
+echo "=== fuzzing: differential atheris targets (frames, handshake, deflate), 20 s each ==="
+.venv/bin/python fuzz/run.py --seconds 20
+
+echo "=== memory safety: kernels under AddressSanitizer + UndefinedBehaviorSanitizer ==="
+bash scripts/sanitizers.sh
+
 echo "=== packaging: sdist and wheel build, fresh-venv installs, cibuildwheel identifiers ==="
 bash tests/ecosystem/check_packaging.sh
 
