@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..exceptions import InvalidPayload, NegotiationError, PayloadTooBig
 from ..limits import COMPRESSION_THRESHOLD, DEFLATE_COMPRESS_LEVEL, DEFLATE_MEM_LEVEL
@@ -97,6 +97,14 @@ def _new_compressor(bits: int, level: int, mem_level: int):
         # zlib cannot deflate with a 256-byte window; Z_RLE only matches at distance 1.
         return zlib.compressobj(level, zlib.DEFLATED, -9, mem_level, zlib.Z_RLE)
     return zlib.compressobj(level, zlib.DEFLATED, -bits, mem_level)
+
+
+def _compress_flushed(compressor: Any, payload: bytes, mode: int) -> bytes:
+    """Compress one message and flush with ``mode`` (sync or full): the message's deflate
+    bytes without the trailing ``00 00 ff ff`` that RFC 7692 leaves out."""
+    data = compressor.compress(payload)
+    tail = compressor.flush(mode)
+    return (data + tail if data else tail)[:-4]
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -228,13 +236,10 @@ class SharedCompressor:
                     self.max_window_bits, self.level, self.mem_level
                 )
             try:
-                data = c.compress(payload)
-                tail = c.flush(zlib.Z_FULL_FLUSH)
+                return _compress_flushed(c, payload, zlib.Z_FULL_FLUSH)
             except BaseException:
                 self._compressor = None  # state unknown: start afresh next time
                 raise
-        data = data + tail if data else tail
-        return data[:-4]
 
     __call__ = compress
 
@@ -404,15 +409,12 @@ class PerMessageDeflate(Extension):
             c = self._compressor = _new_compressor(
                 self.local_max_window_bits, self.compress_level, self.mem_level
             )
+        mode = zlib.Z_FULL_FLUSH if self.local_no_context_takeover else zlib.Z_SYNC_FLUSH
         try:
-            data = c.compress(payload)
-            mode = zlib.Z_FULL_FLUSH if self.local_no_context_takeover else zlib.Z_SYNC_FLUSH
-            tail = c.flush(mode)
+            return RSV1, _compress_flushed(c, payload, mode)
         except BaseException:
-            self._compressor = None
+            self._compressor = None  # state unknown: start afresh next time
             raise
-        data = data + tail if data else tail
-        return RSV1, data[:-4]
 
     # -- broadcast support
 
