@@ -33,7 +33,7 @@ def load(implementation: str) -> ModuleType:
     ns = ModuleType(f"wsfast._impl[{implementation}]")
     for name in KERNELS:
         setattr(ns, name, importlib.import_module(f"{package}.{name}"))
-    ns.IMPLEMENTATION = implementation
+    setattr(ns, "IMPLEMENTATION", implementation)
     return ns
 
 

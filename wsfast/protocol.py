@@ -393,7 +393,7 @@ def encode_broadcast_frame(message: str | bytes | bytearray | memoryview, kernel
     return kernels.builder.encode_frame(opcode, message)
 
 
-__all__: Iterable[str] = [
+__all__ = [
     "OP_FAILURE",
     "Protocol",
     "Side",

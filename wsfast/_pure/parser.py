@@ -108,8 +108,8 @@ class Parser:
         self._state = _HEADER
         self._hdr = b""             # bytes of a header cut by the end of a chunk
         self._opcode = 0            # current frame
-        self._fin = True
-        self._key = None            # mask key, or None
+        self._fin: bool | int = True
+        self._key: bytes | None = None  # mask key, or None
         self._phase = 0
         self._remaining = 0
         self._control = False
@@ -117,9 +117,9 @@ class Parser:
         self._msg_comp = False
         self._msg_size = 0          # declared bytes of the message so far
         self._msg_frames = 0
-        self._msg_buf = None        # bytearray of the message's payload so far, or None
-        self._validator = None      # Utf8Validator of a streaming text message
-        self._ctrl = None           # bytearray of a control frame's payload so far
+        self._msg_buf: bytearray | None = None  # the message's payload so far
+        self._validator: Utf8Validator | None = None  # of a streaming text message
+        self._ctrl: bytearray | None = None  # a control frame's payload so far
         # items of the last feed() that are not plain text/binary messages (control frames,
         # compressed messages): the protocol skips its per-item pass when this is 0
         self.special = 0
@@ -299,6 +299,7 @@ class Parser:
             self.special += 1
             out.append((opcode | 0x40, payload))
         elif opcode == 1:
+            assert validator is not None  # every text message in progress has one
             if not validator.finish():
                 raise InvalidUTF8("incomplete UTF-8 sequence at the end of a text message")
             out.append((1, payload.decode("utf-8") if self._decode_text else payload))

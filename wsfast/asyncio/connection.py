@@ -147,12 +147,12 @@ class Connection(asyncio.BufferedProtocol):
         return self._wheel.read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        data = self._wheel.read_view[:nbytes]
+        data: bytes | memoryview = self._wheel.read_view[:nbytes]
         if self._proto is None:
             data = bytes(data)  # the handshake parser keeps what it is given
         self.data_received(data)
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
         self.last_received = self._loop.time()
         proto = self._proto
         if proto is None:
@@ -173,7 +173,7 @@ class Connection(asyncio.BufferedProtocol):
         if not self._tcp_closing and proto.close_expected():
             self._closing_handshake_done()
 
-    def _handshake_data(self, data: bytes) -> None:
+    def _handshake_data(self, data: Any) -> None:
         raise NotImplementedError  # each side does its own handshake
 
     def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
@@ -212,7 +212,7 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.pause_reading()  # type: ignore[union-attr]
 
     def _dispatch_callbacks(self, items: list[tuple[int, Any]]) -> None:
-        on_message = self._on_message
+        on_message: Any = self._on_message
         for op, payload in items:
             if op == OP_TEXT or op == OP_BINARY:
                 try:
@@ -388,11 +388,12 @@ class Connection(asyncio.BufferedProtocol):
         if self._fragment_lock is None:
             self._fragment_lock = asyncio.Lock()
         async with self._fragment_lock:
+            iterator: Any
             if isinstance(fragments, AsyncIterable):
                 iterator = aiter(fragments)
                 nxt = _anext_or_none
             else:
-                iterator = iter(fragments)  # type: ignore[arg-type]
+                iterator = iter(fragments)
                 nxt = _next_or_none
             current = await nxt(iterator)
             if current is None:

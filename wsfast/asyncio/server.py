@@ -41,7 +41,7 @@ class ServerConnection(Connection):
             callbacks = callbacks()
         super().__init__(server.options, callbacks)
         self.server = server
-        self._handshake = ServerHandshake(**server.handshake_options)
+        self._handshake: ServerHandshake | None = ServerHandshake(**server.handshake_options)
         self._handler_task: asyncio.Task | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -51,13 +51,14 @@ class ServerConnection(Connection):
     # ------------------------------------------------------------------------- handshake
 
     def _handshake_data(self, data: bytes) -> None:
-        if self.request is not None:
+        handshake = self._handshake
+        if self.request is not None or handshake is None:
             return  # a process_request hook is still deciding; reading is paused
         try:
-            request = self._handshake.receive_data(data)
+            request = handshake.receive_data(data)
         except InvalidHandshake as exc:
             self.logger.info("%s: invalid opening handshake: %s", self, exc)
-            self._reject(self._handshake.error_response(exc))
+            self._reject(handshake.error_response(exc))
             return
         if request is None:
             return
@@ -100,14 +101,17 @@ class ServerConnection(Connection):
             self._accept(request)
 
     def _accept(self, request: Request) -> None:
+        handshake = self._handshake
+        if handshake is None:
+            return
         try:
-            response = self._handshake.accept(request)
+            response = handshake.accept(request)
         except InvalidHandshake as exc:
             self.logger.info("%s: refused opening handshake: %s", self, exc)
-            self._reject(self._handshake.error_response(exc))
+            self._reject(handshake.error_response(exc))
             return
         self.transport.write(response.serialize())  # type: ignore[union-attr]
-        handshake, self._handshake = self._handshake, None  # its parser is no longer needed
+        self._handshake = None  # its parser is no longer needed
         self.request = CompactRequest(request)
         self.response = CompactResponse(response)
         self._open(handshake.extensions, handshake.subprotocol, handshake.leftover)

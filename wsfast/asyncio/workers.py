@@ -115,7 +115,7 @@ def run_workers(
             raise TypeError(f"run_workers chooses {key!r} itself")
     if start_method is None:
         start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(start_method)
+    ctx: Any = multiprocessing.get_context(start_method)
     handler = resolve_target(target)  # fail fast in the parent on a bad "module:attr"
     child_target = handler if start_method == "fork" else target
     if shutdown_timeout is None:

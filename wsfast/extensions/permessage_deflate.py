@@ -354,8 +354,8 @@ class PerMessageDeflate(Extension):
                 "max_window_bits <= local_max_window_bits"
             )
         self._shared = compressor
-        self._compressor = None
-        self._decompressor = None
+        self._compressor: Any = None  # zlib objects, created on first use
+        self._decompressor: Any = None
 
     # -- receiving
 
