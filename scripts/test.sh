@@ -16,6 +16,9 @@ WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$
 echo "=== leg 2: suite on a pure install (extension not built) ==="
 bash scripts/test-pure.sh
 
+echo "=== types: mypy on the package ==="
+.venv/bin/python -m mypy
+
 echo "=== fuzzing: differential atheris targets (frames, handshake, deflate), 20 s each ==="
 .venv/bin/python fuzz/run.py --seconds 20
 

@@ -30,6 +30,7 @@ from .protocol import Protocol, Side, State
 __version__ = "0.1.0"
 
 _ASYNCIO_NAMES = {
+    "Backoff", "Watchdog",
     "BroadcastResult", "ClientConnection", "CloseEvent", "Connection", "Event", "Hub",
     "LocalBroker", "MessageEvent", "Server", "ServerConnection", "WebSocket", "broadcast",
     "connect", "run_workers", "serve", "unix_connect", "unix_serve",

@@ -5,9 +5,14 @@ from .client import ClientConnection, connect, unix_connect
 from .connection import Connection
 from .hub import Hub, LocalBroker
 from .server import Server, ServerConnection, serve, unix_serve
+from .reconnect import Backoff, is_retryable
+from .watchdog import Watchdog
 from .workers import run_workers
 
 __all__ = [
+    "Backoff",
+    "Watchdog",
+    "is_retryable",
     "BroadcastResult",
     "ClientConnection",
     "CloseEvent",

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl as ssl_module
-import threading
 from typing import Any, Callable, Sequence
 
 from .. import limits
@@ -19,62 +18,36 @@ from .reconnect import Backoff, give_up_note, is_retryable, retry_after
 from .watchdog import Watchdog
 
 
-_READ_BUFFER_SIZE = 256 * 1024  # asyncio's own read size for stream transports
-_read_buffers = threading.local()
-
-
-def _read_buffer() -> memoryview:
-    """This thread's receive buffer, shared by its connections (see ``get_buffer``)."""
-    buf = getattr(_read_buffers, "view", None)
-    if buf is None:
-        buf = _read_buffers.view = memoryview(bytearray(_READ_BUFFER_SIZE))
-    return buf
-
-
-class ClientConnection(Connection, asyncio.BufferedProtocol):
-    """The client side of one WebSocket connection.
-
-    It receives through ``get_buffer``/``buffer_updated`` (``asyncio.BufferedProtocol``):
-    the transport reads into one preallocated buffer per thread instead of allocating a
-    256 KiB ``bytes`` per read as asyncio's ``data_received`` path does (glibc serves
-    that with mmap + mremap + munmap: three syscalls and page faults per read, about half
-    of the client's CPU time per round trip on small messages). The parser copies what it
-    keeps, so the buffer is reused at once; read and parse happen in one synchronous call,
-    hence one buffer per thread suffices.
-    """
+class ClientConnection(Connection):
+    """The client side of one WebSocket connection (reads land in the loop's shared buffer,
+    see ``Connection.get_buffer``)."""
 
     side = Side.CLIENT
     __slots__ = ("_handshake", "_opening", "watchdog", "last_message")
 
     def __init__(self, options: ConnectionOptions, handshake: ClientHandshake, callbacks: Any = None) -> None:
         super().__init__(options, callbacks)
-        self._handshake = handshake
+        self._handshake: ClientHandshake | None = handshake
         self._opening = self._loop.create_future()
         self.watchdog: Watchdog | None = None  # set by connect(..., idle_timeout=N)
         self.last_message = 0.0  # loop.time() of the last data message; tracked with idle_timeout
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        transport.write(self._handshake.data_to_send())  # type: ignore[attr-defined]
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
-
-    def buffer_updated(self, nbytes: int) -> None:
-        data = _read_buffer()[:nbytes]
-        if self._proto is None:
-            data = bytes(data)  # the handshake parser may keep what follows the response
-        self.data_received(data)
+        transport.write(self._handshake.data_to_send())  # type: ignore[attr-defined, union-attr]
 
     def _handshake_data(self, data: bytes) -> None:
+        handshake = self._handshake
+        if handshake is None:
+            return
         try:
-            response = self._handshake.receive_data(data)
+            response = handshake.receive_data(data)
         except InvalidHandshake as exc:
             self._handshake_failed(exc)
             return
         if response is None:
             return
-        handshake, self._handshake = self._handshake, None  # its parser is no longer needed
+        self._handshake = None  # its parser is no longer needed
         self.response = response
         self.request = handshake.request()
         if not self._opening.done():
@@ -96,7 +69,8 @@ class ClientConnection(Connection, asyncio.BufferedProtocol):
             # A rejection whose body ends with the connection is completed here and raises
             # InvalidStatus; anything else is a handshake cut short.
             try:
-                self._handshake.receive_eof()
+                if self._handshake is not None:
+                    self._handshake.receive_eof()
                 error: BaseException = InvalidMessage("connection closed during the opening handshake")
             except InvalidHandshake as handshake_error:
                 error = handshake_error
@@ -121,6 +95,22 @@ class ClientConnection(Connection, asyncio.BufferedProtocol):
                 on_close(self, self._proto.close_code, self._proto.close_reason)
             except Exception as exc:
                 self.logger.error("%s: error in on_close", self, exc_info=exc)
+
+
+_AIOFASTNET: Any = False  # not looked up yet
+
+
+def _aiofastnet() -> Any:
+    """The aiofastnet module if it is installed (an optional extra), else None."""
+    global _AIOFASTNET
+    if _AIOFASTNET is False:
+        module: Any
+        try:
+            import aiofastnet as module
+        except ImportError:
+            module = None
+        _AIOFASTNET = module
+    return _AIOFASTNET
 
 
 class _TrackingClientConnection(ClientConnection):
@@ -181,8 +171,9 @@ class connect:
     reconnect loop moves on). ``ws.last_message`` is the ``loop.time()`` of the last data
     message, ``ws.last_received`` that of the last bytes (pongs included).
 
-    ``use_aiofastnet=True`` opens the connection with ``aiofastnet.create_connection``
-    (its own transports and TLS engine, when that package is installed).
+    ``use_aiofastnet``: open the connection with ``aiofastnet.create_connection`` (its
+    compiled transports and TLS engine; an optional extra). None (default): yes for wss://
+    when aiofastnet is installed, no for ws://. True requires it; False never uses it.
     """
 
     def __init__(
@@ -223,7 +214,7 @@ class connect:
         should_retry: Callable[[BaseException], bool] = is_retryable,
         on_connect: Callable[[Any], Any] | None = None,
         on_retry: Callable[[int, float, BaseException | None], Any] | None = None,
-        use_aiofastnet: bool = False,
+        use_aiofastnet: bool | None = None,
     ) -> None:
         from .._impl import load
 
@@ -241,10 +232,16 @@ class connect:
         self.on_retry = on_retry
         self.attempts = 0  # connection attempts made, successful or not
         self._create_connection: Any = None
+        if use_aiofastnet is None:
+            # Auto: wss:// goes through aiofastnet's TLS transport when it is installed (it
+            # cut the client's CPU per round trip by 10-25% in bench/client); ws:// gained
+            # nothing measurable, so it keeps asyncio's own transport.
+            use_aiofastnet = parse_uri(uri).secure and _aiofastnet() is not None
         if use_aiofastnet:
-            import aiofastnet  # an optional extra: ImportError says it is missing
-
-            self._create_connection = aiofastnet.create_connection
+            module = _aiofastnet()
+            if module is None:
+                raise ImportError("use_aiofastnet=True needs the aiofastnet package")
+            self._create_connection = module.create_connection
         self._conn_class = ClientConnection if idle_timeout is None else _TrackingClientConnection
         self._iter_conn: ClientConnection | None = None
         self._iter_opened = 0.0
