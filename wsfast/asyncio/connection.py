@@ -1,8 +1,8 @@
 """One WebSocket connection on an asyncio transport, shared by the server and the client side.
 
-``Connection`` is an ``asyncio.Protocol`` (not a stream): each ``data_received`` hands the
-chunk to the sans-I/O ``Protocol`` in one call and gets a batch of complete messages back.
-Reads land in one buffer shared by the loop's connections (``get_buffer``).
+``Connection`` is an ``asyncio.BufferedProtocol`` (not a stream): reads land in one buffer
+shared by the loop's connections (``get_buffer``), and each read is handed to the sans-I/O
+``Protocol`` in one call that returns a batch of complete messages.
 Messages go either to a queue read by ``await recv()`` (coroutine style) or straight to a
 handler's ``on_message`` (callback style: no task, future or queue per message). Frames sent
 while a batch is being delivered are corked and leave in one write at the end of the batch.
