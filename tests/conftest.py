@@ -1,11 +1,13 @@
 """Shared pytest fixtures. Add new fixtures below the section they belong to.
 
-Kernels (``impl``)
+Kernels (``impl``) and implementations by name (``impl_name``)
     Every kernel test takes the ``impl`` fixture and so runs twice: against the Cython
     extensions ("cython") and the pure-Python twins ("python"). ``impl`` is the namespace of
     ``wsfast._impl.load(name)``: ``impl.mask``, ``impl.utf8``, ``impl.parser``,
     ``impl.builder``. When the extensions are not built the "cython" case is skipped, unless
-    ``WSFAST_REQUIRE_EXTENSIONS=1`` (CI), where it fails.
+    ``WSFAST_REQUIRE_EXTENSIONS=1`` (CI), where it fails. ``impl_name`` is the same choice as
+    a name ("cython"/"python") for ``serve(implementation=...)`` / ``connect(...)``; the
+    ``serve_ws`` / ``connect_ws`` fixtures start servers and clients with it on loopback.
 """
 from __future__ import annotations
 
@@ -32,6 +34,56 @@ def load_impl(name: str):
 def impl(request):
     """The kernel implementation under test (session-scoped, so hypothesis can use it)."""
     return load_impl(request.param)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl_name(request):
+    """The implementation name servers and clients of a test use (skipped or failed like ``impl``)."""
+    load_impl(request.param)
+    return request.param
+
+
+@pytest.fixture
+def ws_close_timeout():
+    """close_timeout given to ``serve_ws``/``connect_ws``; a folder's conftest may override it."""
+    return 2
+
+
+@pytest.fixture
+async def serve_ws(impl_name, ws_close_timeout):
+    """Start wsfast servers on 127.0.0.1 with the test's implementation; closed at teardown.
+
+    ``server = await serve_ws(handler, **options)``; ``server.uri`` is its ws:// URI.
+    """
+    import wsfast
+
+    servers = []
+
+    async def start(handler, **kwargs):
+        kwargs.setdefault("implementation", impl_name)
+        kwargs.setdefault("close_timeout", ws_close_timeout)
+        server = await wsfast.serve(handler, "127.0.0.1", 0, **kwargs)
+        server.uri = f"ws://127.0.0.1:{server.port()}/"
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+def connect_ws(impl_name, ws_close_timeout):
+    """``await connect_ws(uri, **options)``: a wsfast client with the test's implementation."""
+    import wsfast
+
+    def connect(uri, **kwargs):
+        kwargs.setdefault("implementation", impl_name)
+        kwargs.setdefault("close_timeout", ws_close_timeout)
+        return wsfast.connect(uri, **kwargs)
+
+    return connect
 
 
 # ---------------------------------------------------------------- other fixtures below

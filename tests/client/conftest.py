@@ -4,34 +4,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
 
 import pytest
 
-from wsfast._impl import load
-
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def _implementation_params():
-    params = []
-    for name in ("cython", "python"):
-        try:
-            load(name)
-        except ImportError:
-            if os.environ.get("WSFAST_REQUIRE_EXTENSIONS") == "1":
-                params.append(name)
-            else:
-                params.append(pytest.param(name, marks=pytest.mark.skip(reason=f"{name} kernels not built")))
-            continue
-        params.append(name)
-    return params
-
-
-@pytest.fixture(params=_implementation_params())
-def impl_name(request):
-    load(request.param)
-    return request.param
 
 
 def accept_key(key: bytes) -> bytes:
@@ -188,33 +164,6 @@ async def flaky():
 
 
 @pytest.fixture
-async def serve_ws(impl_name):
-    """``server = await serve_ws(handler)``; ``server.uri`` is its ws:// URI."""
-    import wsfast
-
-    servers = []
-
-    async def start(handler, **kwargs):
-        kwargs.setdefault("implementation", impl_name)
-        kwargs.setdefault("close_timeout", 1)
-        server = await wsfast.serve(handler, "127.0.0.1", 0, **kwargs)
-        server.uri = f"ws://127.0.0.1:{server.port()}/"
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-def connect_ws(impl_name):
-    import wsfast
-
-    def connect(uri, **kwargs):
-        kwargs.setdefault("implementation", impl_name)
-        kwargs.setdefault("close_timeout", 1)
-        return wsfast.connect(uri, **kwargs)
-
-    return connect
+def ws_close_timeout():
+    """Client tests close against misbehaving servers: a shorter close_timeout."""
+    return 1

@@ -1,7 +1,6 @@
 """Fixtures of the reliability suite: each test runs on both kernel twins.
 
-``impl_name`` is "cython" or "python" (the cython case is skipped when the extension is not
-built, and fails instead under ``WSFAST_REQUIRE_EXTENSIONS=1``). ``server`` starts wsfast
+``impl_name`` (tests/conftest.py) is "cython" or "python". ``server`` starts wsfast
 servers in this process (so tracemalloc and fd counts see them) on 127.0.0.1 with that
 implementation; they are closed at teardown.
 """
@@ -15,27 +14,6 @@ import pytest
 from wsfast import _impl
 
 sys.path.insert(0, os.path.dirname(__file__))  # relpeer, for the scripts as well
-
-
-def _params():
-    params = []
-    for name in ("cython", "python"):
-        try:
-            _impl.load(name)
-        except ImportError:
-            if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-                params.append(name)  # load() fails loudly in the fixture
-            else:
-                params.append(pytest.param(name, marks=pytest.mark.skip(reason=f"{name} not built")))
-            continue
-        params.append(name)
-    return params
-
-
-@pytest.fixture(params=_params())
-def impl_name(request):
-    _impl.load(request.param)
-    return request.param
 
 
 @pytest.fixture
