@@ -36,8 +36,11 @@ SERVERS: dict[str, tuple[str, dict[str, str]]] = {
     "socketify": ("socketify_server", {}),
     "wsfast": ("wsfast_server", {}),
     "wsfast-pure": ("wsfast_server", {"WSFAST_NO_EXTENSIONS": "1"}),
+    "wsfast-afn": ("wsfast_server", {"WSFAST_BENCH_AIOFASTNET": "1"}),
+    "wsfast-spin": ("wsfast_server", {"WSFAST_BENCH_BUSY_POLL": "200"}),  # asyncio only
     "wsfast-coro": ("wsfast_coro_server", {}),
     "wsfast-coro-pure": ("wsfast_coro_server", {"WSFAST_NO_EXTENSIONS": "1"}),
+    "wsfast-coro-afn": ("wsfast_coro_server", {"WSFAST_BENCH_AIOFASTNET": "1"}),
     "null": ("null_server", {}),  # generator ceiling, stream cases and handshakes only
 }
 DEFAULT_SERVERS = "picows,websockets,aiohttp,socketify,wsfast,wsfast-pure,null"

@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def use_aiofastnet() -> bool:
+    """wsfast servers: serve on aiofastnet's compiled transports ("wsfast-afn" in the runner)."""
+    return os.environ.get("WSFAST_BENCH_AIOFASTNET") == "1"
+
+
 def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -68,7 +73,14 @@ def run_asyncio(start: Callable[[argparse.Namespace], Awaitable[object]], argv=N
     args = parse_args(argv)
     raise_nofile()
     try:
-        if args.uvloop:
+        busy_poll = os.environ.get("WSFAST_BENCH_BUSY_POLL")
+        if busy_poll and args.uvloop:
+            raise NotImplementedError("busy polling needs asyncio's selector loop, not uvloop")
+        if busy_poll:
+            # "wsfast-spin": the loop polls up to this many microseconds before sleeping.
+            from wsfast.asyncio.spin import spinning_loop_factory
+            factory = spinning_loop_factory(float(busy_poll))
+        elif args.uvloop:
             import uvloop
             factory = uvloop.new_event_loop
         else:

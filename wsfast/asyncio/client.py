@@ -11,6 +11,7 @@ from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from ..handshake import ClientHandshake
 from ..protocol import Side
 from ..uri import parse_uri
+from . import fastnet
 from .compression import client_extensions
 from .connection import Connection
 from .options import ConnectionOptions, logger
@@ -95,22 +96,6 @@ class ClientConnection(Connection):
                 on_close(self, self._proto.close_code, self._proto.close_reason)
             except Exception as exc:
                 self.logger.error("%s: error in on_close", self, exc_info=exc)
-
-
-_AIOFASTNET: Any = False  # not looked up yet
-
-
-def _aiofastnet() -> Any:
-    """The aiofastnet module if it is installed (an optional extra), else None."""
-    global _AIOFASTNET
-    if _AIOFASTNET is False:
-        module: Any
-        try:
-            import aiofastnet as module
-        except ImportError:
-            module = None
-        _AIOFASTNET = module
-    return _AIOFASTNET
 
 
 class _TrackingClientConnection(ClientConnection):
@@ -236,12 +221,9 @@ class connect:
             # Auto: wss:// goes through aiofastnet's TLS transport when it is installed (it
             # cut the client's CPU per round trip by 10-25% in bench/client); ws:// gained
             # nothing measurable, so it keeps asyncio's own transport.
-            use_aiofastnet = parse_uri(uri).secure and _aiofastnet() is not None
+            use_aiofastnet = parse_uri(uri).secure and fastnet.aiofastnet() is not None
         if use_aiofastnet:
-            module = _aiofastnet()
-            if module is None:
-                raise ImportError("use_aiofastnet=True needs the aiofastnet package")
-            self._create_connection = module.create_connection
+            self._create_connection = fastnet.require().create_connection
         self._conn_class = ClientConnection if idle_timeout is None else _TrackingClientConnection
         self._iter_conn: ClientConnection | None = None
         self._iter_opened = 0.0

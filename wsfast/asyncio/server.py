@@ -21,6 +21,7 @@ from .. import limits
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Request, Response
+from . import fastnet
 from .compact import CompactRequest, CompactResponse
 from .compression import server_extensions
 from .connection import Connection
@@ -277,6 +278,9 @@ class serve:
     object (see the module docstring). Limits default to ``wsfast.limits``. ``compression``
     is "deflate" (the default, as in websockets) or None. ``ssl`` is an SSLContext for wss://.
     ``path`` serves on a unix socket instead of host/port; ``sock`` on an existing socket.
+    ``use_aiofastnet``: None (default) listens with ``aiofastnet.create_server`` (compiled
+    transports and TLS engine, the ``fast`` extra) for TCP when it is installed; True
+    requires it, False keeps the event loop's own transports.
     """
 
     def __init__(
@@ -310,6 +314,7 @@ class serve:
         logger: Any = logger,
         reuse_port: bool = False,
         backlog: int = 1024,
+        use_aiofastnet: bool | None = None,
         **create_server_kwargs: Any,
     ) -> None:
         from .._impl import load
@@ -340,6 +345,13 @@ class serve:
         self._server = Server(handler, options, handshake_options, process_request)
         self._listen = dict(host=host, port=port, path=path, sock=sock, ssl=ssl,
                             reuse_port=reuse_port, backlog=backlog, **create_server_kwargs)
+        self._create_server: Any = None
+        if use_aiofastnet is None:
+            # Auto: TCP listeners use aiofastnet's compiled transports when it is installed
+            # (large messages: no copy into one bytearray shifted after every partial send).
+            use_aiofastnet = path is None and fastnet.aiofastnet() is not None
+        if use_aiofastnet:
+            self._create_server = fastnet.require().create_server
 
     async def _start(self) -> Server:
         loop = asyncio.get_running_loop()
@@ -351,7 +363,10 @@ class serve:
         else:
             if kw["sock"] is not None:
                 kw.pop("host"), kw.pop("port")
-            server = await loop.create_server(self._server._factory, **kw)
+            if self._create_server is not None:
+                server = await self._create_server(loop, self._server._factory, **kw)
+            else:
+                server = await loop.create_server(self._server._factory, **kw)
         self._server.server = server
         return self._server
 
