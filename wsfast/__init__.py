@@ -34,6 +34,7 @@ _ASYNCIO_NAMES = {
     "BroadcastResult", "ClientConnection", "CloseEvent", "Connection", "Event", "Hub",
     "LocalBroker", "MessageEvent", "Server", "ServerConnection", "WebSocket", "broadcast",
     "connect", "run_workers", "serve", "unix_connect", "unix_serve",
+    "SpinningSelector", "new_spinning_loop", "spinning_loop_factory",
 }
 
 

@@ -6,6 +6,7 @@ from .connection import Connection
 from .hub import Hub, LocalBroker
 from .server import Server, ServerConnection, serve, unix_serve
 from .reconnect import Backoff, is_retryable
+from .spin import SpinningSelector, new_spinning_loop, spinning_loop_factory
 from .watchdog import Watchdog
 from .workers import run_workers
 
@@ -22,10 +23,13 @@ __all__ = [
     "LocalBroker",
     "MessageEvent",
     "Server",
+    "SpinningSelector",
     "ServerConnection",
     "WebSocket",
     "broadcast",
     "run_workers",
+    "new_spinning_loop",
+    "spinning_loop_factory",
     "connect",
     "serve",
     "unix_connect",
