@@ -272,6 +272,26 @@ class Protocol:
         """Queue a binary message (or its first fragment when ``fin`` is False)."""
         self._send_data(OP_BINARY, data, fin)
 
+    def send_message(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one whole message: ``str`` as text, bytes-like as binary.
+
+        The I/O layer's hot path (one call where ``send_text``/``send_binary`` take three);
+        the caller then writes ``data_to_send()``. Raises InvalidState unless OPEN and
+        TypeError for anything but str or bytes-like.
+        """
+        if self.state is not State.OPEN:
+            raise InvalidState(f"cannot send in state {self.state.name}")
+        if type(data) is str:
+            opcode = OP_TEXT
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            opcode = OP_BINARY
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(data).__name__}")
+        if self.extensions or self._sending_fragments:
+            self._send_data(opcode, data, True)  # compression, or the fragment error
+        else:
+            self._out.extend(self._encode_parts(opcode, data, mask=self.client))
+
     def send_continuation(self, data: str | bytes | bytearray | memoryview, fin: bool) -> None:
         """Queue the next fragment of the message started with ``fin=False``."""
         if not self._sending_fragments:

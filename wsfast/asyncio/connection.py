@@ -29,6 +29,8 @@ from ..opcodes import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT
 from .options import ConnectionOptions
 from .timers import get_wheel
 
+_OPEN = State.OPEN
+
 _DATA = (str, bytes, bytearray, memoryview)
 # Shared empty placeholders, replaced by a connection's own containers on first use.
 _NO_MESSAGES: deque[Any] = deque(maxlen=0)
@@ -147,30 +149,41 @@ class Connection(asyncio.BufferedProtocol):
         return self._wheel.read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        data: bytes | memoryview = self._wheel.read_view[:nbytes]
-        if self._proto is None:
-            data = bytes(data)  # the handshake parser keeps what it is given
-        self.data_received(data)
+        self.data_received(self._wheel.read_view[:nbytes])
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
-        self.last_received = self._loop.time()
+        self.last_received = self._wheel.clock()
         proto = self._proto
         if proto is None:
-            self._handshake_data(data)
+            self._handshake_data(bytes(data))  # the handshake parser keeps what it is given
             return
         items = proto.receive_messages(data)
         if items:
-            self._corked = True
+            self._corked = True  # sends made while handling this batch leave in one write
+            on_message = self._on_message
             try:
-                if self._on_message is not None:
-                    self._dispatch_callbacks(items)
-                else:
+                if on_message is None:
                     self._dispatch_queue(items)
+                else:
+                    for op, payload in items:
+                        if op == OP_TEXT or op == OP_BINARY:
+                            on_message(self, payload, op)
+                        else:
+                            self._control(op, payload)
+            except Exception as exc:
+                if on_message is None:
+                    raise
+                self._handler_failed(exc)  # the callback raised: 1011, and stop this batch
             finally:
                 self._corked = False
         if proto._out:
             self._flush()
-        if not self._tcp_closing and proto.close_expected():
+        # Cheap test first: most reads bring neither a close frame nor a violation.
+        if (
+            (proto.close_rcvd is not None or proto.failure is not None)
+            and not self._tcp_closing
+            and proto.close_expected()
+        ):
             self._closing_handshake_done()
 
     def _handshake_data(self, data: Any) -> None:
@@ -201,6 +214,8 @@ class Connection(asyncio.BufferedProtocol):
                 if op == OP_FAILURE:
                     self._proto.apply_failure()  # type: ignore[union-attr]
                 self._control(op, payload)
+        if not messages:
+            return  # the usual case: everything went to a waiting recv()
         max_queue = self._opts.max_queue
         if (
             max_queue is not None
@@ -210,18 +225,6 @@ class Connection(asyncio.BufferedProtocol):
         ):
             self._reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
-
-    def _dispatch_callbacks(self, items: list[tuple[int, Any]]) -> None:
-        on_message: Any = self._on_message
-        for op, payload in items:
-            if op == OP_TEXT or op == OP_BINARY:
-                try:
-                    on_message(self, payload, op)
-                except Exception as exc:
-                    self._handler_failed(exc)
-                    return
-            else:
-                self._control(op, payload)
 
     def _control(self, op: int, payload: Any) -> None:
         """A ping, pong, close or failure item from the protocol (pongs already queued)."""
@@ -344,14 +347,9 @@ class Connection(asyncio.BufferedProtocol):
         write limit. Raises ConnectionClosed once the closing handshake has started.
         """
         proto = self._proto
-        if proto is None or proto.state is not State.OPEN:
+        if proto is None or proto.state is not _OPEN:
             raise self._closed_error()
-        if type(message) is str:
-            proto.send_text(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            proto.send_binary(message)
-        else:
-            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        proto.send_message(message)
         if not self._corked:
             if self._messages:
                 # The application has more received messages to handle right away (a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from typing import Any, Protocol as TypingProtocol
 
 
@@ -35,6 +36,9 @@ class TimerWheel:
     def __init__(self, loop: asyncio.AbstractEventLoop, resolution: float = 0.1) -> None:
         self._loop = loop
         self._resolution = resolution
+        # loop.time() without a Python frame when the loop's clock is time.monotonic (the
+        # stock asyncio loops); connections stamp every read with it.
+        self.clock = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
         self._to_flush: list[Any] = []
         # One receive buffer for every connection of this loop (see Connection.get_buffer).
         self.read_buffer = bytearray(READ_BUFFER_SIZE)
