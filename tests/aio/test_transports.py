@@ -80,16 +80,16 @@ async def test_unix_server_keeps_loop_transport(tmp_path, impl_name, auto_fastne
         assert not isinstance(await seen, aiofastnet.Transport)
 
 
-async def test_client_ws_uses_loop_transport_unless_asked(serve_ws, auto_fastnet):
+async def test_client_defaults_to_aiofastnet(serve_ws, auto_fastnet):
     async def handler(ws):
         await ws.send("x")
 
     server = await serve_ws(handler)
     async with wsfast.connect(server.uri) as ws:
-        assert not isinstance(ws.transport, aiofastnet.Transport)
-        assert await ws.recv() == "x"
-    async with wsfast.connect(server.uri, use_aiofastnet=True) as ws:
         assert isinstance(ws.transport, aiofastnet.Transport)
+        assert await ws.recv() == "x"
+    async with wsfast.connect(server.uri, use_aiofastnet=False) as ws:
+        assert not isinstance(ws.transport, aiofastnet.Transport)
         assert await ws.recv() == "x"
 
 

@@ -157,8 +157,9 @@ class connect:
     message, ``ws.last_received`` that of the last bytes (pongs included).
 
     ``use_aiofastnet``: open the connection with ``aiofastnet.create_connection`` (its
-    compiled transports and TLS engine; an optional extra). None (default): yes for wss://
-    when aiofastnet is installed, no for ws://. True requires it; False never uses it.
+    compiled transports and TLS engine; the ``fast`` extra). None (default): yes for TCP
+    when aiofastnet is installed (``WSFAST_NO_AIOFASTNET=1`` says no); True requires it;
+    False never uses it.
     """
 
     def __init__(
@@ -218,10 +219,11 @@ class connect:
         self.attempts = 0  # connection attempts made, successful or not
         self._create_connection: Any = None
         if use_aiofastnet is None:
-            # Auto: wss:// goes through aiofastnet's TLS transport when it is installed (it
-            # cut the client's CPU per round trip by 10-25% in bench/client); ws:// gained
-            # nothing measurable, so it keeps asyncio's own transport.
-            use_aiofastnet = parse_uri(uri).secure and fastnet.aiofastnet() is not None
+            # Auto: TCP connections go through aiofastnet's transports when it is installed:
+            # wss:// spent 10-25% less CPU per round trip in bench/client, and ws:// 11-13%
+            # fewer user-space instructions (bench/client/icount.py). Unix sockets keep the
+            # loop's own transport.
+            use_aiofastnet = path is None and fastnet.aiofastnet() is not None
         if use_aiofastnet:
             self._create_connection = fastnet.require().create_connection
         self._conn_class = ClientConnection if idle_timeout is None else _TrackingClientConnection
