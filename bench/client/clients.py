@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 MAX_SIZE = 4 * 1024 * 1024
+SPIN_US = 200.0  # "-spin" clients: the loop polls this long before it sleeps
 LATENCY_SIZE = 64
 
 
@@ -307,6 +308,9 @@ CLIENTS = {
     "wsfast-coro-noafn": lambda: WsfastCoroutine("cython", aiofastnet=False),
     "picows": lambda: Picows(),
     "picows-noafn": lambda: Picows(aiofastnet=False),
+    # The same clients on a busy-polling asyncio loop (see SPIN_US and main()).
+    "wsfast-cb-spin": lambda: WsfastCallbacks("cython"),
+    "picows-spin": lambda: Picows(),
     "picows-ws": lambda: Coroutine("picows-ws"),
     "websockets": lambda: Coroutine("websockets"),
     "aiohttp": lambda: Aiohttp(),
@@ -389,7 +393,10 @@ def main() -> None:
     args = p.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    if args.uvloop:
+    if args.client.endswith("-spin"):
+        from wsfast.asyncio.spin import spinning_loop_factory
+        factory = spinning_loop_factory(SPIN_US)  # asyncio's selector loop, even with --uvloop
+    elif args.uvloop:
         import uvloop
         factory = uvloop.new_event_loop
     else:

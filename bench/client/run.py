@@ -30,10 +30,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = sys.executable
 DEFAULT_CLIENTS = "wsfast-cb,wsfast-cb-pure,wsfast-coro,wsfast-coro-pure,picows,picows-ws,websockets,aiohttp"
-EXTRA = "wsfast-cb-afn,wsfast-coro-afn,wsfast-cb-noafn,wsfast-coro-noafn,picows-noafn"  # aiofastnet on/off comparisons
+# aiofastnet on/off comparisons; busy-polling loops (wsfast.spinning_loop_factory) for both
+EXTRA = ("wsfast-cb-afn,wsfast-coro-afn,wsfast-cb-noafn,wsfast-coro-noafn,picows-noafn,"
+         "wsfast-cb-spin,picows-spin")
 BASE = {"callback": "picows", "coroutine": "picows-ws"}
 STYLE = {
     "wsfast-cb": "callback", "wsfast-cb-pure": "callback", "wsfast-cb-afn": "callback",
+    "wsfast-cb-spin": "callback", "picows-spin": "callback",
     "picows": "callback", "picows-noafn": "callback",
 }
 
