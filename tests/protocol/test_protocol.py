@@ -228,6 +228,35 @@ def test_send_text_binary_and_fragments(server):
     ]
 
 
+def test_send_message_picks_the_opcode_like_send_text_and_send_binary(impl):
+    one = Protocol(Side.SERVER, kernels=impl)
+    other = Protocol(Side.SERVER, kernels=impl)
+    for message in ["héllo", b"\x00\x01", bytearray(b"ba"), memoryview(b"mv"), b"\x00" * 70000]:
+        one.send_message(message)
+        (other.send_text if isinstance(message, str) else other.send_binary)(message)
+    assert sent(one) == sent(other)
+    with pytest.raises(TypeError, match="str or bytes-like"):
+        one.send_message(42)  # type: ignore[arg-type]
+    one.send_text("frag", fin=False)
+    with pytest.raises(LocalProtocolError):
+        one.send_message("interleaved")  # a fragmented message is in progress
+    one.send_continuation("end", fin=True)
+    one.send_close(1000)
+    with pytest.raises(InvalidState):
+        one.send_message("after close")
+
+
+def test_send_message_masks_on_the_client(impl):
+    client = Protocol(Side.CLIENT, kernels=impl)
+    server = Protocol(Side.SERVER, kernels=impl)
+    client.send_message("masked ☃")
+    client.send_message(b"\x01" * 200)
+    wire = b"".join(bytes(b) for b in client.data_to_send())
+    assert wire[1] & 0x80
+    server.receive_data(wire)
+    assert server.events_received() == [TextMessage("masked ☃"), BinaryMessage(b"\x01" * 200)]
+
+
 def test_client_frames_are_masked_and_round_trip(impl):
     client = Protocol(Side.CLIENT, kernels=impl)
     server = Protocol(Side.SERVER, kernels=impl)
