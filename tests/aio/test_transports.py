@@ -4,6 +4,7 @@ same traffic. Runs on both twins and both loops (the aio conftest's loop factori
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import pytest
@@ -40,30 +41,50 @@ async def _server_transport(serve_ws, **kwargs):
     return transport, echoed == payload
 
 
-async def test_server_defaults_to_aiofastnet(serve_ws, auto_fastnet):
-    transport, ok = await _server_transport(serve_ws, compression=None, max_size=2**21)
-    assert isinstance(transport, aiofastnet.Transport)
-    assert ok
-
-
-async def test_server_on_event_loop_transport(serve_ws, auto_fastnet):
-    transport, ok = await _server_transport(serve_ws, compression=None, max_size=2**21,
-                                            use_aiofastnet=False)
-    assert not isinstance(transport, aiofastnet.Transport)
-    assert ok
-
-
-async def test_env_turns_auto_off(serve_ws, monkeypatch):
-    monkeypatch.setenv("WSFAST_NO_AIOFASTNET", "1")
-    monkeypatch.setattr(fastnet, "_MODULE", False)  # look it up again under the variable
-    transport, ok = await _server_transport(serve_ws, compression=None, max_size=2**21)
-    assert not isinstance(transport, aiofastnet.Transport)
-    assert ok
-    # An explicit request still gets it.
+async def test_server_on_aiofastnet_when_asked(serve_ws, auto_fastnet):
     transport, ok = await _server_transport(serve_ws, compression=None, max_size=2**21,
                                             use_aiofastnet=True)
     assert isinstance(transport, aiofastnet.Transport)
     assert ok
+
+
+async def test_server_defaults_to_event_loop_transport(serve_ws, auto_fastnet):
+    # aiofastnet's transport is 4 KiB bigger per connection: servers don't use it unasked.
+    transport, ok = await _server_transport(serve_ws, compression=None, max_size=2**21)
+    assert not isinstance(transport, aiofastnet.Transport)
+    assert ok
+
+
+async def test_env_turns_client_auto_off(serve_ws, monkeypatch):
+    async def handler(ws):
+        await ws.send("x")
+
+    monkeypatch.setenv("WSFAST_NO_AIOFASTNET", "1")
+    monkeypatch.setattr(fastnet, "_MODULE", False)  # look it up again under the variable
+    server = await serve_ws(handler)
+    async with wsfast.connect(server.uri) as ws:
+        assert not isinstance(ws.transport, aiofastnet.Transport)
+        assert await ws.recv() == "x"
+    async with wsfast.connect(server.uri, use_aiofastnet=True) as ws:  # asked: still used
+        assert isinstance(ws.transport, aiofastnet.Transport)
+        assert await ws.recv() == "x"
+
+
+async def test_large_messages_on_both_transports(serve_ws, connect_ws):
+    """Header and payload written apart (no join) arrive as one intact frame, both ways."""
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    for use in (False, True):
+        server = await serve_ws(echo, compression=None, max_size=2**22, use_aiofastnet=use)
+        async with connect_ws(server.uri, compression=None, max_size=2**22) as ws:
+            for size in (65535, 65536, 3 * 2**20 + 7):
+                payload = os.urandom(size)
+                await ws.send(payload)
+                assert await ws.recv() == payload
+                await ws.send(payload.hex()[:size])  # text of the same size
+                assert await ws.recv() == payload.hex()[:size]
 
 
 async def test_unix_server_keeps_loop_transport(tmp_path, impl_name, auto_fastnet):
@@ -121,7 +142,7 @@ async def test_write_limit_backpressure_on_aiofastnet(serve_ws, auto_fastnet):
                 return
             state["sent"] += 1
 
-    server = await serve_ws(handler, compression=None, write_limit=256 * 1024)
+    server = await serve_ws(handler, compression=None, write_limit=256 * 1024, use_aiofastnet=True)
     ws = await wsfast.connect(server.uri, compression=None, max_queue=1)
     ws.transport.pause_reading()
     try:

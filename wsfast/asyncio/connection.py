@@ -30,6 +30,7 @@ from .options import ConnectionOptions
 from .timers import get_wheel
 
 _OPEN = State.OPEN
+_JOIN_LIMIT = 64 * 1024  # payloads from this size on are written apart from their header
 
 _DATA = (str, bytes, bytearray, memoryview)
 # Shared empty placeholders, replaced by a connection's own containers on first use.
@@ -451,6 +452,12 @@ class Connection(asyncio.BufferedProtocol):
             return
         if len(out) == 1:
             transport.write(out[0])
+        elif len(out) == 2 and len(out[1]) >= _JOIN_LIMIT:
+            # A header and a large payload (the builder never copies those): a transport
+            # whose writelines joins its buffers (asyncio's, before 3.12) would copy the
+            # payload into a new object first, so each part is written as it is.
+            transport.write(out[0])
+            transport.write(out[1])
         elif out:
             transport.writelines(out)
 
