@@ -151,3 +151,21 @@ async def test_write_limit_backpressure_on_aiofastnet(serve_ws, auto_fastnet):
         ws.abort()
     assert state["sent"] < 400
     assert state["buffered"] <= 256 * 1024 + 65536 + 16
+
+
+async def test_mixed_batch_keeps_its_order(serve_ws, connect_ws):
+    """Sends made in one callback leave in one flush: small frames and large payloads
+    (written apart from the rest) arrive complete and in order, on both transports."""
+    sizes = [10, 70_000, 0, 5, 200_000, 125, 65_536, 1]
+
+    class Burst:
+        def on_message(self, ws, message, opcode):
+            for i, size in enumerate(sizes):
+                ws.send_nowait(bytes([i]) * size if i % 2 else "t" * size)
+
+    for use in (False, True):
+        server = await serve_ws(Burst, compression=None, use_aiofastnet=use)
+        async with connect_ws(server.uri, compression=None) as ws:
+            await ws.send("go")
+            got = [await ws.recv() for _ in sizes]
+        assert got == [bytes([i]) * size if i % 2 else "t" * size for i, size in enumerate(sizes)]

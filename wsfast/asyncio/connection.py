@@ -30,7 +30,28 @@ from .options import ConnectionOptions
 from .timers import get_wheel
 
 _OPEN = State.OPEN
-_JOIN_LIMIT = 64 * 1024  # payloads from this size on are written apart from their header
+# Buffers from this size on are written on their own (see _write_apart); only looked for
+# in flushes of a few parts, which is where large payloads are (small frames come in many).
+_JOIN_LIMIT = 64 * 1024
+_SPLIT_MAX_PARTS = 16
+
+
+def _write_apart(transport: Any, out: list[Any]) -> None:
+    """Write ``out`` in order, each large buffer by itself and the small ones between them
+    together. A transport whose ``writelines`` joins its buffers (asyncio's before 3.12)
+    would otherwise copy every large payload into one new object, page faults included;
+    the builder hands those payloads over uncopied (a header, then the payload)."""
+    small: list[Any] = []
+    for buf in out:
+        if len(buf) < _JOIN_LIMIT:
+            small.append(buf)
+            continue
+        if small:
+            transport.writelines(small)
+            small = []
+        transport.write(buf)
+    if small:
+        transport.writelines(small)
 
 _DATA = (str, bytes, bytearray, memoryview)
 # Shared empty placeholders, replaced by a connection's own containers on first use.
@@ -450,15 +471,14 @@ class Connection(asyncio.BufferedProtocol):
         if transport.is_closing():
             self.unsent_bytes += sum(map(len, out))
             return
-        if len(out) == 1:
+        n = len(out)
+        if n == 1:
             transport.write(out[0])
-        elif len(out) == 2 and len(out[1]) >= _JOIN_LIMIT:
-            # A header and a large payload (the builder never copies those): a transport
-            # whose writelines joins its buffers (asyncio's, before 3.12) would copy the
-            # payload into a new object first, so each part is written as it is.
-            transport.write(out[0])
-            transport.write(out[1])
-        elif out:
+        elif n > _SPLIT_MAX_PARTS:
+            transport.writelines(out)
+        elif n and max(map(len, out)) >= _JOIN_LIMIT:
+            _write_apart(transport, out)
+        elif n:
             transport.writelines(out)
 
     @property
