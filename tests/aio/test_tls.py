@@ -53,3 +53,27 @@ async def test_wss_verifies_certificates_by_default(impl_name, server_context):
 async def test_ssl_argument_only_for_wss(client_context):
     with pytest.raises(ValueError):
         wsfast.connect("ws://localhost/", ssl=client_context)
+
+
+@pytest.mark.parametrize("use_aiofastnet", [None, False])
+async def test_wss_server_transport_choice(impl_name, server_context, client_context, use_aiofastnet):
+    """wss:// servers run on aiofastnet's TLS transport when it is installed (auto), or on
+    the loop's SSL transport when told not to; both carry the same traffic."""
+    from wsfast.asyncio import fastnet
+
+    seen = []
+
+    async def handler(ws):
+        seen.append(ws.transport)
+        await echo(ws)
+
+    async with wsfast.serve(handler, "127.0.0.1", 0, ssl=server_context, implementation=impl_name,
+                            use_aiofastnet=use_aiofastnet) as server:
+        uri = f"wss://localhost:{server.port()}/"
+        async with wsfast.connect(uri, ssl=client_context, host="127.0.0.1", implementation=impl_name) as ws:
+            for message in ("tls ☃", b"\x01" * 300_000):
+                await ws.send(message)
+                assert await ws.recv() == message
+    module = fastnet.aiofastnet()
+    on_fastnet = module is not None and isinstance(seen[0], module.Transport)
+    assert on_fastnet == (use_aiofastnet is None and module is not None)

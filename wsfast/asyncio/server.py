@@ -278,9 +278,9 @@ class serve:
     object (see the module docstring). Limits default to ``wsfast.limits``. ``compression``
     is "deflate" (the default, as in websockets) or None. ``ssl`` is an SSLContext for wss://.
     ``path`` serves on a unix socket instead of host/port; ``sock`` on an existing socket.
-    ``use_aiofastnet=True`` listens with ``aiofastnet.create_server`` (compiled transports
-    and TLS engine, the ``fast`` extra); the default keeps the event loop's transports,
-    which take 4.7 KiB less per connection.
+    ``use_aiofastnet``: listen with ``aiofastnet.create_server`` (compiled transports and
+    TLS engine, the ``fast`` extra). None (default): for wss:// when it is installed; ws://
+    keeps the event loop's transports, 4.7 KiB smaller per connection. True requires it.
     """
 
     def __init__(
@@ -314,7 +314,7 @@ class serve:
         logger: Any = logger,
         reuse_port: bool = False,
         backlog: int = 1024,
-        use_aiofastnet: bool = False,
+        use_aiofastnet: bool | None = None,
         **create_server_kwargs: Any,
     ) -> None:
         from .._impl import load
@@ -346,9 +346,12 @@ class serve:
         self._listen = dict(host=host, port=port, path=path, sock=sock, ssl=ssl,
                             reuse_port=reuse_port, backlog=backlog, **create_server_kwargs)
         self._create_server: Any = None
-        # Not the default: aiofastnet's transports hold a 4 KiB writev array each, which
-        # more than doubles an idle connection (3.5 -> 8.2 KiB in bench idle-10000), and
-        # servers hold many connections. An option for few connections with large messages.
+        if use_aiofastnet is None:
+            # Auto: wss:// listeners use aiofastnet when it is installed (its TLS engine beat
+            # asyncio's SSL transport, which also keeps a 256 KiB buffer per connection);
+            # plain TCP keeps the loop's transports: aiofastnet's hold a 4 KiB writev array
+            # each, which more than doubles an idle ws:// connection (3.5 -> 8.2 KiB).
+            use_aiofastnet = ssl is not None and path is None and fastnet.aiofastnet() is not None
         if use_aiofastnet:
             self._create_server = fastnet.require().create_server
 
