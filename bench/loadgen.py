@@ -16,7 +16,10 @@ Modes: ``pingpong``, ``pipelined``, ``broadcast``, ``handshakes``, ``idle-memory
 server's CPU time (``/proc/PID/stat`` utime+stime) next to its own (``time.process_time``)
 over the same window, which is how the generator proves it is not the bottleneck.
 
-Run: ``python -m bench.loadgen --port P --mode pipelined --size 64 [--server-pid PID]``.
+With ``--ca PEM`` every connection is wss://: TLS trusting only that CA (``bench.run --tls``
+makes a throwaway one), and the JSON says which protocol/cipher was negotiated (``"tls"``).
+
+Run: ``python -m bench.loadgen --port P --mode pipelined --size 64 [--server-pid PID] [--ca PEM]``.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import os
 import random
 import resource
 import socket
+import ssl
 import sys
 import time
 
@@ -74,6 +78,58 @@ def request(port: int, path: str) -> bytes:
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
             f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+# --------------------------------------------------------------------------- TLS
+
+NEGOTIATED: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384" once a TLS connection is up
+
+
+def client_ssl_context(ca: str | None) -> ssl.SSLContext | None:
+    """Client SSLContext trusting only the CA in the PEM file ``ca`` (the server's name or
+    address is checked against its certificate), or None (plain ws://) without one."""
+    return ssl.create_default_context(cafile=ca) if ca else None
+
+
+def connect_kwargs(args) -> dict:
+    """Extra ``loop.create_connection`` arguments: TLS to ``args.host`` under ``--ca``."""
+    if args.ssl_ctx is None:
+        return {}
+    return {"ssl": args.ssl_ctx, "server_hostname": args.host}
+
+
+def note_tls(ssl_obj) -> None:
+    """Remember the protocol and cipher of the first TLS connection (``ssl.SSLObject`` or
+    ``ssl.SSLSocket``), for the result's ``"tls"`` field."""
+    global NEGOTIATED
+    if NEGOTIATED is None and ssl_obj is not None:
+        NEGOTIATED = f"{ssl_obj.version()} {ssl_obj.cipher()[0]}"
+
+
+def recv_ready(s: socket.socket, size: int = 262144) -> bytes | None:
+    """What the non-blocking socket ``s`` has ready now: ``b""`` at EOF, None if nothing.
+
+    A TLS socket's ``recv()`` returns one record (<= 16 KiB) at a time, so it is read until
+    no complete record is left: epoll sees only the kernel's buffer, not the TLS layer's."""
+    if not isinstance(s, ssl.SSLSocket):
+        try:
+            return s.recv(size)
+        except BlockingIOError:
+            return None
+    chunks = []
+    eof = False
+    while True:
+        try:
+            data = s.recv(size)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            break
+        if not data:
+            eof = True
+            break
+        chunks.append(data)
+    if chunks:
+        return b"".join(chunks)
+    return b"" if eof else None
 
 
 # --------------------------------------------------------------------------- process stats
@@ -327,7 +383,11 @@ class Gen:
         self.max_k = 1 << 16
         self.rbuf = memoryview(bytearray(1 << 18))
         self.hcols = [(i, bytes((eh[i],)) * self.max_k) for i in range(len(eh))]
-        self.rcvlowat = min(65536, max(1, self.inflight // 4) * self.echo_len) if args.rcvlowat else 1
+        # SO_RCVLOWAT counts kernel bytes: under TLS the tail of a record that holds many
+        # echoes could sit below the mark while the server owes nothing more (a stall), so
+        # wss:// wakes on every read
+        use_lowat = args.rcvlowat and args.ssl_ctx is None
+        self.rcvlowat = min(65536, max(1, self.inflight // 4) * self.echo_len) if use_lowat else 1
         self.total = 0
         self.target = 0
         self.done = self.loop.create_future()
@@ -345,11 +405,15 @@ class Gen:
         req = request(self.args.port, path)
         sem = asyncio.Semaphore(concurrency)
         out: list[Client] = []
+        tls = connect_kwargs(self.args)
 
         async def one():
             async with sem:
                 proto = Client(self, req, mode)
-                await self.loop.create_connection(lambda: proto, self.args.host, self.args.port)
+                t, _ = await self.loop.create_connection(lambda: proto, self.args.host,
+                                                         self.args.port, **tls)
+                if tls:
+                    note_tls(t.get_extra_info("ssl_object"))
                 await proto.upgraded
                 out.append(proto)
 
@@ -389,7 +453,8 @@ async def run_stream(args, pipelined: bool) -> dict:
 
 def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256):
     """Blocking connect + upgrade of ``count`` plain sockets (in batches, so the server's
-    accept queue never overflows); returns [(socket, FrameCounter)], sockets non-blocking."""
+    accept queue never overflows); returns [(socket, FrameCounter)], sockets non-blocking.
+    Under ``--ca`` they are ``ssl.SSLSocket``s (the TLS handshake happens in ``connect``)."""
     req = request(args.port, path)
     out = []
     for i in range(0, count, batch):
@@ -398,7 +463,11 @@ def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.settimeout(args.timeout)
+            if args.ssl_ctx is not None:
+                s = args.ssl_ctx.wrap_socket(s, server_hostname=args.host)
             s.connect((args.host, args.port))
+            if args.ssl_ctx is not None:
+                note_tls(s)
             s.sendall(req)
             pending.append(s)
         for s in pending:
@@ -463,9 +532,8 @@ async def run_broadcast(args) -> dict:
         while got < target:
             for fd, _ in poll(0):
                 s, fc = by_fd[fd]
-                try:
-                    data = s.recv(262144)
-                except BlockingIOError:
+                data = recv_ready(s)
+                if data is None:
                     continue
                 if not data:
                     ep.unregister(fd)
@@ -479,7 +547,7 @@ async def run_broadcast(args) -> dict:
                     break
                 continue
             if ep_ctrl.poll(interval):
-                ctrl_buf += ctrl.recv(65536)
+                ctrl_buf += recv_ready(ctrl, 65536) or b""
                 done_seen = ctrl_buf.count(b"done") >= fired
             if time.perf_counter() > deadline:
                 break
@@ -559,6 +627,7 @@ CLOSE_FRAME = client_frame(OP_CLOSE, (1000).to_bytes(2, "big"))
 async def run_handshakes(args) -> dict:
     loop = asyncio.get_running_loop()
     req = request(args.port, "/")
+    tls = connect_kwargs(args)
     count = 0
     errors = 0
     stop = False
@@ -568,7 +637,9 @@ async def run_handshakes(args) -> dict:
         while not stop:
             done = loop.create_future()
             try:
-                await loop.create_connection(lambda: HS(req, done), args.host, args.port)
+                t, _ = await loop.create_connection(lambda: HS(req, done), args.host, args.port, **tls)
+                if tls:
+                    note_tls(t.get_extra_info("ssl_object"))
                 await done
                 count += 1
             except (OSError, ConnectionError):
@@ -643,9 +714,12 @@ def parse_args(argv=None):
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("--no-rcvlowat", dest="rcvlowat", action="store_false",
                    help="pipelined: wake on every byte instead of on inflight/4 echoes (SO_RCVLOWAT)")
+    p.add_argument("--ca", default=None,
+                   help="connect with TLS (wss://), trusting only the CA in this PEM file")
     a = p.parse_args(argv)
     if a.conns is None:
         a.conns = {"broadcast": 1000, "idle-memory": 1000, "handshakes": 8}.get(a.mode, 1)
+    a.ssl_ctx = client_ssl_context(a.ca)
     return a
 
 
@@ -686,6 +760,8 @@ def main(argv=None) -> None:
     except Exception as exc:  # report, don't crash the runner
         res = {"value": 0.0, "error": f"{type(exc).__name__}: {exc}"}
     res["gen_loop"] = loop_name
+    if args.ca:
+        res["tls"] = NEGOTIATED
     res["gen_affinity"] = sorted(os.sched_getaffinity(0))
     n = res.get("count") or 0
     if n and "gen_cpu" in res:

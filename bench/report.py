@@ -52,6 +52,16 @@ def summarize(samples: list[dict]) -> dict:
     return out
 
 
+def negotiated(samples: list[dict]) -> dict[str, str]:
+    """server -> the TLS protocol/cipher its wss:// samples negotiated (``"tls"`` in the
+    load generator's results; distinct values joined by " / ")."""
+    seen: dict[str, list[str]] = {}
+    for s in samples:
+        if s.get("tls") and s["tls"] not in seen.setdefault(s["server"], []):
+            seen[s["server"]].append(s["tls"])
+    return {server: " / ".join(v) for server, v in seen.items() if v}
+
+
 def summary_rows(summary: dict) -> list[dict]:
     return list(summary.values())
 
@@ -75,7 +85,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def format_report(summary: dict, servers: list[str], cases: list[str], meta: dict | None = None) -> str:
+    """The text report: throughput/memory table with ratios to the baseline, CPU table,
+    noise footer, failures and skips (and, for a ``--tls`` run, the negotiated ciphers)."""
     base = baseline_of(servers) if servers else BASELINE
+    tls = bool(meta and meta.get("tls"))
+    case_col = "case (wss://)" if tls else "case"
     rows = []
     for case in cases:
         unit = next((summary[(s, case)]["unit"] for s in servers if (s, case) in summary), "")
@@ -94,9 +108,11 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
     if meta:
         out.append(f"# {meta.get('time', '')}  Python {meta.get('python', '')}  {meta.get('cpus')} CPUs; "
                    f"{meta.get('pinning', '')}; servers on {'uvloop' if meta.get('uvloop_servers') else 'asyncio'}; "
+                   f"{'wss:// (TLS, load generator on uvloop TLS); ' if tls else ''}"
                    f"median of {meta.get('rounds')} interleaved rounds, {meta.get('duration')} s each")
-    out.append(f"\nThroughput / memory, median; ratio = server / {base} in this run\n")
-    out.append(_table(["case"] + servers, rows))
+    title = "wss:// (TLS) throughput / memory" if tls else "Throughput / memory"
+    out.append(f"\n{title}, median; ratio = server / {base} in this run\n")
+    out.append(_table([case_col] + servers, rows))
 
     cpu_rows = []
     for case in cases:
@@ -109,9 +125,9 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
                 row.append(f"{e['server_util'] * 100:3.0f}%/{e['gen_util'] * 100:3.0f}%"
                            f" {e['server_us_per_msg']:6.1f}/{e['gen_us_per_msg']:5.1f}us")
         cpu_rows.append(row)
-    out.append("\nCPU in the measured window: server%/generator% of one core, "
+    out.append(f"\n{'wss:// (TLS) ' if tls else ''}CPU in the measured window: server%/generator% of one core, "
                "server/generator CPU microseconds per message (delivery, handshake)\n")
-    out.append(_table(["case"] + servers, cpu_rows))
+    out.append(_table([case_col] + servers, cpu_rows))
     fu = [e["foreign_util"] for e in summary.values() if e.get("foreign_util") is not None]
     if fu:
         out.append(f"\nOther processes on the machine used a median {statistics.median(fu) * 100:.0f}% "
@@ -122,10 +138,17 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
     if meta and meta.get("skipped"):
         for s, why in meta["skipped"].items():
             out.append(f"! {s} skipped: {why}")
+    if tls and meta.get("tls_negotiated"):
+        ciphers = meta["tls_negotiated"]
+        if len(set(ciphers.values())) == 1 and set(ciphers) >= set(servers):
+            out.append(f"TLS negotiated with every server: {next(iter(ciphers.values()))}")
+        else:
+            out.append("TLS negotiated: " + "; ".join(f"{s} {c}" for s, c in ciphers.items()))
     return "\n".join(out)
 
 
-def plot(summary: dict, servers: list[str], cases: list[str], path: str) -> None:
+def plot(summary: dict, servers: list[str], cases: list[str], path: str, tls: bool = False) -> None:
+    """PNG bar chart of every server's ratio to the baseline per case (log scale)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -153,8 +176,8 @@ def plot(summary: dict, servers: list[str], cases: list[str], path: str) -> None
     ax.set_yscale("log")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_ylabel(f"ratio to {base} (same run, log scale)")
-    ax.set_title(f"WebSocket servers relative to {base} (median of rounds; higher = faster, "
-                 f"except memory)")
+    ax.set_title(f"{'wss:// (TLS): ' if tls else ''}WebSocket servers relative to {base} "
+                 f"(median of rounds; higher = faster, except memory)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -174,7 +197,7 @@ def main(argv=None) -> int:
     cases = meta.get("cases") or sorted({c for _, c in summary})
     print(format_report(summary, servers, cases, meta))
     if a.plot:
-        plot(summary, servers, cases, a.plot)
+        plot(summary, servers, cases, a.plot, tls=bool(meta.get("tls")))
     return 0
 
 

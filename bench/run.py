@@ -1,12 +1,13 @@
 """Benchmark runner: every server against the same load generator, rounds interleaved.
 
     python -m bench.run [--servers a,b,c] [--cases c1,c2] [--rounds 3] [--duration 2]
-                        [--uvloop] [--json out.json] [--plot out.png] [--quick]
+                        [--uvloop] [--tls] [--json out.json] [--plot out.png] [--quick]
 
 For each round, for each case, for each server: start the server (fresh process, pinned to
 CPU 0), run ``bench.loadgen`` in its own process (pinned to CPU 1), stop the server. The
 table shows the median over rounds of every (server, case) and its ratio to picows measured
-in the same run. See bench/README.md.
+in the same run. With ``--tls`` every connection is wss:// (a throwaway CA and certificate
+made once per run). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench import report
@@ -133,13 +135,44 @@ class Pinning:
             self.desc = f"not pinned (only {len(cpus) or '?'} CPU available)"
 
 
+class TLSFiles:
+    """A throwaway CA and a certificate for 127.0.0.1/localhost issued by it (``trustme``),
+    written once per run as PEM files to a temporary directory (removed by ``cleanup``)."""
+
+    def __init__(self):
+        import trustme
+
+        self._dir = tempfile.TemporaryDirectory(prefix="wsfast-bench-tls-")
+        ca = trustme.CA()
+        leaf = ca.issue_cert("127.0.0.1", "localhost")
+        self.ca = os.path.join(self._dir.name, "ca.pem")
+        self.cert = os.path.join(self._dir.name, "cert.pem")
+        self.key = os.path.join(self._dir.name, "key.pem")
+        ca.cert_pem.write_to_path(self.ca)
+        for i, blob in enumerate(leaf.cert_chain_pems):
+            blob.write_to_path(self.cert, append=i > 0)
+        leaf.private_key_pem.write_to_path(self.key)
+
+    def server_args(self) -> list[str]:
+        """Arguments that make a ``bench.servers`` module serve wss:// with this certificate."""
+        return ["--cert", self.cert, "--key", self.key]
+
+    def loadgen_args(self) -> list[str]:
+        """Arguments that make ``bench.loadgen`` connect with TLS, trusting only this CA."""
+        return ["--ca", self.ca]
+
+    def cleanup(self) -> None:
+        self._dir.cleanup()
+
+
 class ServerProcess:
-    def __init__(self, name: str, port: int, use_uvloop: bool, pin: Pinning):
+    def __init__(self, name: str, port: int, use_uvloop: bool, pin: Pinning,
+                 extra_args: Sequence[str] = ()):
         module, extra_env = SERVERS[name]
         env = dict(os.environ)
         env.update(extra_env)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", f"bench.servers.{module}", "--port", str(port)]
+        cmd = [sys.executable, "-m", f"bench.servers.{module}", "--port", str(port), *extra_args]
         if use_uvloop:
             cmd.append("--uvloop")
         self.stderr = tempfile.TemporaryFile()
@@ -172,8 +205,9 @@ class ServerProcess:
                     break
             if self.proc.poll() is not None and not r:
                 break
+        why = self.tail()  # before stop(), which closes the captured stderr
         self.stop()
-        raise Skip(f"did not print READY: {self.tail()}")
+        raise Skip(f"did not print READY: {why}")
 
     def tail(self) -> str:
         self.stderr.seek(0)
@@ -192,10 +226,13 @@ class ServerProcess:
         self.stderr.close()
 
 
-def run_loadgen(port: int, server_pid: int, case: Case, args, pin: Pinning) -> dict:
+def run_loadgen(port: int, server_pid: int, case: Case, args, pin: Pinning,
+                extra_args: Sequence[str] = ()) -> dict:
+    """Run ``bench.loadgen`` for one case against the server on ``port``; its JSON result
+    (or ``{"value": 0, "error": ...}``)."""
     cmd = [sys.executable, "-m", "bench.loadgen", "--port", str(port),
            "--server-pid", str(server_pid), "--duration", str(args.duration),
-           "--warmup", str(args.warmup), *case.args]
+           "--warmup", str(args.warmup), *case.args, *extra_args]
     if pin.gen_cpu is not None:
         cmd += ["--cpu", str(pin.gen_cpu)]
     env = dict(os.environ)
@@ -235,6 +272,8 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=None, help="measured seconds (default 2, quick 1)")
     p.add_argument("--warmup", type=float, default=None, help="seconds before measuring (default 0.5, quick 0.3)")
     p.add_argument("--uvloop", action="store_true", help="run the asyncio servers on uvloop")
+    p.add_argument("--tls", action="store_true",
+                   help="wss://: servers and load generator use TLS (throwaway CA, needs trustme)")
     p.add_argument("--json", default=None, help="write raw samples + summary here")
     p.add_argument("--plot", default=None, help="write a PNG bar chart of ratios to picows (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="short validation set, 2 rounds of 1 s")
@@ -254,6 +293,12 @@ def main(argv=None) -> int:
         p.error(str(e))
 
     pin = Pinning()
+    try:
+        tls = TLSFiles() if args.tls else None
+    except ImportError:
+        p.error("--tls needs the trustme package (pip install trustme)")
+    server_args = tls.server_args() if tls else []
+    loadgen_args = tls.loadgen_args() if tls else []
     skipped: dict[str, str] = {}
     samples: list[dict] = []
 
@@ -263,6 +308,7 @@ def main(argv=None) -> int:
     total = sum(applicable(s, c) for s in servers for c in cases) * args.rounds
     prog = Progress(total)
     print(f"# {pin.desc}; servers on {'uvloop' if args.uvloop else 'asyncio'}; "
+          f"{'wss:// (TLS); ' if tls else ''}"
           f"{args.rounds} rounds x {args.duration:g} s (+{args.warmup:g} s warm-up)", file=sys.stderr)
     for rnd in range(1, args.rounds + 1):
         for case in cases:
@@ -274,7 +320,7 @@ def main(argv=None) -> int:
                     continue
                 prog.show(f"round {rnd}/{args.rounds} {case.name:22s} {server:12s} ...")
                 port = free_port()
-                srv = ServerProcess(server, port, args.uvloop, pin)
+                srv = ServerProcess(server, port, args.uvloop, pin, server_args)
                 try:
                     srv.wait_ready()
                 except Skip as e:
@@ -283,7 +329,7 @@ def main(argv=None) -> int:
                     prog.show(f"SKIP {server}: {e}", final=True)
                     continue
                 try:
-                    res = run_loadgen(port, srv.pid, case, args, pin)
+                    res = run_loadgen(port, srv.pid, case, args, pin, loadgen_args)
                 finally:
                     srv.stop()
                 prog.done += 1
@@ -293,6 +339,8 @@ def main(argv=None) -> int:
                 prog.show(f"round {rnd}/{args.rounds} {case.name:22s} {server:12s} {val}{err}",
                           final=bool(err) or not prog.tty)
     prog.show("done", final=True)
+    if tls:
+        tls.cleanup()
 
     ran = [s for s in servers if s not in skipped]
     summary = report.summarize(samples)
@@ -303,6 +351,9 @@ def main(argv=None) -> int:
         "servers": ran, "cases": [c.name for c in cases], "skipped": skipped,
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    if tls:
+        meta["tls"] = True
+        meta["tls_negotiated"] = report.negotiated(samples)
     print(report.format_report(summary, ran, [c.name for c in cases], meta))
     if args.json:
         with open(args.json, "w") as f:
@@ -310,7 +361,7 @@ def main(argv=None) -> int:
         print(f"raw samples written to {args.json}", file=sys.stderr)
     if args.plot:
         try:
-            report.plot(summary, ran, [c.name for c in cases], args.plot)
+            report.plot(summary, ran, [c.name for c in cases], args.plot, tls=args.tls)
             print(f"plot written to {args.plot}", file=sys.stderr)
         except ImportError:
             print("--plot needs matplotlib (pip install matplotlib); skipped", file=sys.stderr)

@@ -8,6 +8,8 @@ Endpoints (same for every server):
 * any other path - echo: every data message is sent back with the same opcode and payload.
 
 Client close frames are answered with a close frame (the library's normal behaviour).
+With ``--cert PEM --key PEM`` (``bench.run --tls``) the server serves wss:// instead of ws://
+(``server_ssl_context`` builds the context; socketify takes the file names directly).
 Once listening, the server prints ``READY`` (flushed). A server that cannot run here prints
 ``SKIP <reason>`` and exits with status 3 (the runner then leaves it out with that reason).
 """
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import os
 import resource
+import ssl
 import sys
 import traceback
 from typing import Awaitable, Callable
@@ -41,15 +44,33 @@ def parse_broadcast(text: str | bytes) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line every server takes: ``--port P [--uvloop] [--cert PEM --key PEM]``."""
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio")
-    return p.parse_args(argv)
+    p.add_argument("--cert", default=None, help="serve wss://: certificate chain (PEM file)")
+    p.add_argument("--key", default=None, help="serve wss://: private key of --cert (PEM file)")
+    args = p.parse_args(argv)
+    if (args.cert is None) != (args.key is None):
+        p.error("--cert and --key go together")
+    return args
 
 
-def use_aiofastnet() -> bool:
-    """wsfast servers: serve on aiofastnet's compiled transports ("wsfast-afn" in the runner)."""
-    return os.environ.get("WSFAST_BENCH_AIOFASTNET") == "1"
+def server_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The SSLContext every asyncio server uses for ``--cert``/``--key``: Python's defaults
+    for a server (``ssl.create_default_context(Purpose.CLIENT_AUTH)``: TLS 1.2+, OpenSSL's
+    default ciphers) with that certificate chain; None when serving plain ws://."""
+    if args.cert is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(args.cert, args.key)
+    return ctx
+
+
+def use_aiofastnet() -> bool | None:
+    """wsfast servers: True forces aiofastnet's transports ("wsfast-afn" in the runner);
+    None leaves wsfast's default (aiofastnet for wss:// when installed, not for ws://)."""
+    return True if os.environ.get("WSFAST_BENCH_AIOFASTNET") == "1" else None
 
 
 def raise_nofile() -> None:

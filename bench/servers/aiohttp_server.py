@@ -59,7 +59,8 @@ async def start(args):
     app.router.add_get("/{tail:.*}", echo)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, c.HOST, args.port, backlog=c.BACKLOG)
+    site = web.TCPSite(runner, c.HOST, args.port, backlog=c.BACKLOG,
+                       ssl_context=c.server_ssl_context(args))
     await site.start()
     return runner
 

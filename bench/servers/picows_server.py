@@ -67,6 +67,7 @@ async def start(args):
         max_frame_size=c.MAX_MESSAGE,
         websocket_handshake_timeout=30,
         backlog=c.BACKLOG,
+        ssl=c.server_ssl_context(args),  # passed on to (aiofastnet's) create_server
     )
 
 

@@ -3,7 +3,8 @@
 Fast settings: compression disabled, max_payload_length and max_backpressure large (uWS
 drops sends above max_backpressure), no idle timeout, no automatic pings. Broadcast uses
 uWS pub/sub (subscribers subscribe to one topic, the control handler publishes). socketify
-runs its own libuv loop: ``--uvloop`` is accepted and ignored.
+runs its own libuv loop: ``--uvloop`` is accepted and ignored. With ``--cert/--key`` it is
+an SSL app (``App(AppOptions(cert_file_name=..., key_file_name=...))``).
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from bench.servers import _common as c
 def main() -> None:
     args = c.parse_args()
     c.raise_nofile()
-    from socketify import App, CompressOptions, OpCode
+    from socketify import App, AppOptions, CompressOptions, OpCode
 
     payload = c.BROADCAST_PAYLOAD
     topic = "bcast"
-    app = App()
+    # wss://: uWS's own TLS (uSockets + OpenSSL), configured by file names
+    tls = AppOptions(cert_file_name=args.cert, key_file_name=args.key) if args.cert else None
+    app = App(tls)
     common = {
         "compression": CompressOptions.DISABLED,
         "max_payload_length": c.MAX_MESSAGE,

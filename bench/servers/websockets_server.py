@@ -39,6 +39,7 @@ async def start(args):
         ping_interval=None,
         open_timeout=30,
         backlog=c.BACKLOG,
+        ssl=c.server_ssl_context(args),
     )
     return server
 

@@ -32,7 +32,7 @@ async def start(args):
     return await wsfast.serve(
         handler, c.HOST, args.port,
         compression=None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
-        use_aiofastnet=c.use_aiofastnet(),
+        use_aiofastnet=c.use_aiofastnet(), ssl=c.server_ssl_context(args),
     )
 
 
