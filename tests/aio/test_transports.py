@@ -156,7 +156,7 @@ async def test_write_limit_backpressure_on_aiofastnet(serve_ws, auto_fastnet):
 async def test_mixed_batch_keeps_its_order(serve_ws, connect_ws):
     """Sends made in one callback leave in one flush: small frames and large payloads
     (written apart from the rest) arrive complete and in order, on both transports."""
-    sizes = [10, 70_000, 0, 5, 200_000, 125, 65_536, 1]
+    sizes = [10, 300_000, 0, 5, 1_000_000, 125, 262_144, 1, 70_000]
 
     class Burst:
         def on_message(self, ws, message, opcode):

@@ -32,7 +32,8 @@ from .timers import get_wheel
 _OPEN = State.OPEN
 # Buffers from this size on are written on their own (see _write_apart); only looked for
 # in flushes of a few parts, which is where large payloads are (small frames come in many).
-_JOIN_LIMIT = 64 * 1024
+# Smaller ones are still joined: one send for a batch of 64 KiB frames measured faster.
+_JOIN_LIMIT = 256 * 1024
 _SPLIT_MAX_PARTS = 16
 
 
