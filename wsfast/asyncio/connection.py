@@ -188,15 +188,14 @@ class Connection(asyncio.BufferedProtocol):
                 if on_message is None:
                     self._dispatch_queue(items)
                 else:
-                    for op, payload in items:
-                        if op == OP_TEXT or op == OP_BINARY:
-                            on_message(self, payload, op)
-                        else:
-                            self._control(op, payload)
-            except Exception as exc:
-                if on_message is None:
-                    raise
-                self._handler_failed(exc)  # the callback raised: 1011, and stop this batch
+                    try:
+                        for op, payload in items:
+                            if op == OP_TEXT or op == OP_BINARY:
+                                on_message(self, payload, op)
+                            else:
+                                self._control(op, payload)
+                    except Exception as exc:
+                        self._handler_failed(exc)  # a callback raised: 1011, stop this batch
             finally:
                 self._corked = False
         if proto._out:
@@ -475,9 +474,7 @@ class Connection(asyncio.BufferedProtocol):
         n = len(out)
         if n == 1:
             transport.write(out[0])
-        elif n > _SPLIT_MAX_PARTS:
-            transport.writelines(out)
-        elif n and max(map(len, out)) >= _JOIN_LIMIT:
+        elif 1 < n <= _SPLIT_MAX_PARTS and max(map(len, out)) >= _JOIN_LIMIT:
             _write_apart(transport, out)
         elif n:
             transport.writelines(out)

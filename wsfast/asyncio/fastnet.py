@@ -30,13 +30,12 @@ def aiofastnet() -> Any:
 
 
 def require() -> Any:
-    """The aiofastnet module for ``use_aiofastnet=True`` (ImportError if it is not installed)."""
-    module = aiofastnet()
-    if module is None:
-        try:
-            import aiofastnet as module  # installed but turned off for "auto": still allowed
-            return module
-        except ImportError:
-            pass
-        raise ImportError("use_aiofastnet=True needs the aiofastnet package (pip install 'wsfast[fast]')")
+    """The aiofastnet module for ``use_aiofastnet=True``: an explicit request is honoured even
+    when WSFAST_NO_AIOFASTNET turned "auto" off; ImportError if it is not installed."""
+    try:
+        import aiofastnet as module
+    except ImportError:
+        raise ImportError(
+            "use_aiofastnet=True needs the aiofastnet package (pip install 'wsfast[fast]')"
+        ) from None
     return module

@@ -56,22 +56,19 @@ class SpinningSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         if timeout is not None and timeout <= 0:
             return poll(0)  # the loop has work queued: never spin then
         ready = poll(0)
-        if ready or not self.spin:
-            if not ready:
-                self.sleeps += 1
-                return poll(timeout)
+        if ready:
             return ready
-        clock = self._clock
-        start = clock()
-        window = self.spin if timeout is None else min(self.spin, timeout)
-        while True:
-            self.polls += 1
-            ready = poll(0)
-            if ready:
-                return ready
-            spent = clock() - start
-            if spent >= window:
-                break
+        spent = 0.0
+        if self.spin:
+            clock = self._clock
+            start = clock()
+            window = self.spin if timeout is None else min(self.spin, timeout)
+            while spent < window:
+                self.polls += 1
+                ready = poll(0)
+                if ready:
+                    return ready
+                spent = clock() - start
         self.sleeps += 1
         return poll(None if timeout is None else max(0.0, timeout - spent))
 
