@@ -246,22 +246,12 @@ def test_send_message_picks_the_opcode_like_send_text_and_send_binary(impl):
         one.send_message("after close")
 
 
-def test_send_message_masks_on_the_client(impl):
+@pytest.mark.parametrize("one_call", [False, True], ids=["send_text_binary", "send_message"])
+def test_client_frames_are_masked_and_round_trip(impl, one_call):
     client = Protocol(Side.CLIENT, kernels=impl)
     server = Protocol(Side.SERVER, kernels=impl)
-    client.send_message("masked ☃")
-    client.send_message(b"\x01" * 200)
-    wire = b"".join(bytes(b) for b in client.data_to_send())
-    assert wire[1] & 0x80
-    server.receive_data(wire)
-    assert server.events_received() == [TextMessage("masked ☃"), BinaryMessage(b"\x01" * 200)]
-
-
-def test_client_frames_are_masked_and_round_trip(impl):
-    client = Protocol(Side.CLIENT, kernels=impl)
-    server = Protocol(Side.SERVER, kernels=impl)
-    client.send_text("masked ☃")
-    client.send_binary(b"\x01" * 200)
+    (client.send_message if one_call else client.send_text)("masked ☃")
+    (client.send_message if one_call else client.send_binary)(b"\x01" * 200)
     wire = b"".join(bytes(b) for b in client.data_to_send())
     assert wire[1] & 0x80  # mask bit
     server.receive_data(wire)
