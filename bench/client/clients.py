@@ -98,29 +98,12 @@ class WsfastCallbacks:
         await run.done
 
     async def paced(self, run: Run, payload: bytes, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        run.done = loop.create_future()
-        perf = time.perf_counter_ns
-        samples = run.samples
         ws = self.ws
-        state = {"t0": 0, "next": loop.time()}
 
-        def send() -> None:
-            state["t0"] = perf()
-            ws.send_nowait(payload)
+        def install(on_echo: Any) -> None:
+            self.handler = lambda ws_, message: on_echo()
 
-        def on_message(ws_: Any, message: Any) -> None:
-            samples.append(perf() - state["t0"])
-            run.n += 1
-            if run.stop:
-                run.done.set_result(None)
-                return
-            nxt = state["next"] = max(state["next"] + interval, loop.time())
-            loop.call_at(nxt, send)
-
-        self.handler = on_message
-        send()
-        await run.done
+        await paced_callback(run, lambda: ws.send_nowait(payload), install, interval)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -157,6 +140,37 @@ class WsfastCoroutine:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def paced_callback(run: Run, send: Any, install: Any, interval: float) -> None:
+    """Paced round trips for the callback-style drivers (see ``paced_coroutine``).
+
+    ``send()`` sends one message; ``install(on_echo)`` makes the driver's message handler
+    call ``on_echo()`` for each echo. Each round trip is timed from just before ``send()``;
+    the next message leaves at its slot, or at once if the echo came later.
+    """
+    loop = asyncio.get_running_loop()
+    run.done = loop.create_future()
+    perf = time.perf_counter_ns
+    samples = run.samples
+    state = {"t0": 0, "next": loop.time()}
+
+    def send_timed() -> None:
+        state["t0"] = perf()
+        send()
+
+    def on_echo() -> None:
+        samples.append(perf() - state["t0"])
+        run.n += 1
+        if run.stop:
+            run.done.set_result(None)
+            return
+        nxt = state["next"] = max(state["next"] + interval, loop.time())
+        loop.call_at(nxt, send_timed)
+
+    install(on_echo)
+    send_timed()
+    await run.done
 
 
 async def paced_coroutine(run: Run, send: Any, recv: Any, payload: bytes, interval: float) -> None:
@@ -213,30 +227,12 @@ class Picows:
         await run.done
 
     async def paced(self, run: Run, payload: bytes, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        run.done = loop.create_future()
-        perf = time.perf_counter_ns
-        samples = run.samples
-        transport = self.transport
-        BINARY = self.BINARY
-        state = {"t0": 0, "next": loop.time()}
+        transport, BINARY = self.transport, self.BINARY
 
-        def send() -> None:
-            state["t0"] = perf()
-            transport.send(BINARY, payload)
+        def install(on_echo: Any) -> None:
+            self.handler = lambda transport_, frame: on_echo()
 
-        def handler(transport_: Any, frame: Any) -> None:
-            samples.append(perf() - state["t0"])
-            run.n += 1
-            if run.stop:
-                run.done.set_result(None)
-                return
-            nxt = state["next"] = max(state["next"] + interval, loop.time())
-            loop.call_at(nxt, send)
-
-        self.handler = handler
-        send()
-        await run.done
+        await paced_callback(run, lambda: transport.send(BINARY, payload), install, interval)
 
     async def close(self) -> None:
         self.transport.send_close()

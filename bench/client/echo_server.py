@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ssl
 
 from bench.servers import _common as c
 
@@ -43,24 +42,13 @@ def socketify_main(args: argparse.Namespace) -> None:
 
 
 async def picows_start(args: argparse.Namespace):
-    from picows import WSListener, WSMsgType, ws_create_server
+    from picows import ws_create_server
 
-    TEXT, BINARY, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
+    from bench.servers.picows_server import echo_listener
 
-    class Echo(WSListener):
-        def on_ws_frame(self, transport, frame):
-            mt = frame.msg_type
-            if mt is BINARY or mt is TEXT:
-                transport.send(mt, frame.get_payload_as_memoryview())
-            elif mt is CLOSE:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-                transport.disconnect()
-
-    kw = {}
-    if args.cert:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(args.cert, args.key)
-        kw["ssl"] = ctx
+    Echo = echo_listener()
+    ctx = c.server_ssl_context(args)
+    kw = {"ssl": ctx} if ctx is not None else {}
     return await ws_create_server(lambda request: Echo(), c.HOST, args.port,
                                   max_frame_size=c.MAX_MESSAGE, **kw)
 

@@ -9,6 +9,25 @@ from __future__ import annotations
 from bench.servers import _common as c
 
 
+def echo_listener():
+    """picows's echo ``WSListener`` class (also the client benchmark's fixed server)."""
+    from picows import WSListener, WSMsgType
+
+    TEXT, BINARY, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
+
+    class Echo(WSListener):
+        def on_ws_frame(self, transport, frame):
+            mt = frame.msg_type
+            if mt is BINARY or mt is TEXT:
+                # the generators send unfragmented messages: one frame = one message
+                transport.send(mt, frame.get_payload_as_memoryview())
+            elif mt is CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+
+    return Echo
+
+
 async def start(args):
     from picows import WSListener, WSMsgType, ws_create_server
 
@@ -16,15 +35,7 @@ async def start(args):
     payload = c.BROADCAST_PAYLOAD
     subscribers = set()
 
-    class Echo(WSListener):
-        def on_ws_frame(self, transport, frame):
-            mt = frame.msg_type
-            if mt is BINARY or mt is TEXT:
-                # the loadgen sends unfragmented messages: one frame = one message
-                transport.send(mt, frame.get_payload_as_memoryview())
-            elif mt is CLOSE:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-                transport.disconnect()
+    Echo = echo_listener()
 
     class Subscriber(WSListener):
         def on_ws_connected(self, transport):
