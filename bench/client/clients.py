@@ -128,12 +128,7 @@ class WsfastCoroutine:
         )
 
     async def pingpong(self, run: Run, payload: bytes) -> None:
-        ws = self.ws
-        send, recv = ws.send, ws.recv
-        while not run.stop:
-            await send(payload)
-            await recv()
-            run.n += 1
+        await pingpong_coroutine(run, self.ws.send, self.ws.recv, payload)
 
     async def paced(self, run: Run, payload: bytes, interval: float) -> None:
         await paced_coroutine(run, self.ws.send, self.ws.recv, payload, interval)
@@ -171,6 +166,14 @@ async def paced_callback(run: Run, send: Any, install: Any, interval: float) -> 
     install(on_echo)
     send_timed()
     await run.done
+
+
+async def pingpong_coroutine(run: Run, send: Any, recv: Any, payload: bytes) -> None:
+    """Round trips one after another for the coroutine-style drivers, until ``run.stop``."""
+    while not run.stop:
+        await send(payload)
+        await recv()
+        run.n += 1
 
 
 async def paced_coroutine(run: Run, send: Any, recv: Any, payload: bytes, interval: float) -> None:
@@ -255,11 +258,7 @@ class Coroutine:
         self.ws = await connect(uri, compression=None, ping_interval=None, max_size=MAX_SIZE, **kw)
 
     async def pingpong(self, run: Run, payload: bytes) -> None:
-        send, recv = self.ws.send, self.ws.recv
-        while not run.stop:
-            await send(payload)
-            await recv()
-            run.n += 1
+        await pingpong_coroutine(run, self.ws.send, self.ws.recv, payload)
 
     async def paced(self, run: Run, payload: bytes, interval: float) -> None:
         await paced_coroutine(run, self.ws.send, self.ws.recv, payload, interval)
@@ -277,11 +276,7 @@ class Aiohttp:
         self.ws = await self.session.ws_connect(uri, compress=0, autoping=True, max_msg_size=MAX_SIZE, **kw)
 
     async def pingpong(self, run: Run, payload: bytes) -> None:
-        send, recv = self.ws.send_bytes, self.ws.receive
-        while not run.stop:
-            await send(payload)
-            await recv()
-            run.n += 1
+        await pingpong_coroutine(run, self.ws.send_bytes, self.ws.receive, payload)
 
     async def paced(self, run: Run, payload: bytes, interval: float) -> None:
         await paced_coroutine(run, self.ws.send_bytes, self.ws.receive, payload, interval)
