@@ -10,6 +10,10 @@ Endpoints (same for every server):
 Client close frames are answered with a close frame (the library's normal behaviour).
 With ``--cert PEM --key PEM`` (``bench.run --tls``) the server serves wss:// instead of ws://
 (``server_ssl_context`` builds the context; socketify takes the file names directly).
+With ``WSFAST_BENCH_DEFLATE=1`` in the environment (``bench.run --deflate``) every server
+enables permessage-deflate (RFC 7692) as its library offers it (``DEFLATE``), and the
+broadcast payload becomes compressible market-data text (``market_data``); a library
+without permessage-deflate raises NotImplementedError, i.e. prints ``SKIP``.
 Once listening, the server prints ``READY`` (flushed). A server that cannot run here prints
 ``SKIP <reason>`` and exits with status 3 (the runner then leaves it out with that reason).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import resource
 import ssl
 import sys
@@ -27,7 +32,39 @@ from typing import Awaitable, Callable
 HOST = "127.0.0.1"
 BACKLOG = 4096
 MAX_MESSAGE = 4 * 1024 * 1024  # > 1 MiB, the largest benchmarked message
-BROADCAST_PAYLOAD = bytes(range(256))  # 256 bytes
+# ``bench.run --deflate``: every server enables permessage-deflate
+DEFLATE = os.environ.get("WSFAST_BENCH_DEFLATE") == "1"
+_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "AMD", "INTC", "ORCL",
+            "IBM", "CSCO", "ADBE", "CRM", "QCOM", "TXN", "AVGO", "NFLX", "PYPL", "SHOP")
+
+
+def market_data(size: int) -> bytes:
+    """``size`` bytes of JSON-lines market data (printable ASCII, so valid UTF-8): repetitive
+    keys and symbols but random prices, sizes and timestamps (``random.Random(size)``), so it
+    compresses well but not trivially (zlib: 64 B -> 54, 1 KiB -> ~340-375,
+    64 KiB -> ~15-18 KiB). The payload of every message in
+    ``bench.run --deflate``, text and binary alike, and its broadcast payload."""
+    rnd = random.Random(size)
+    out = []
+    n = 0
+    ts = 1_700_000_000_000
+    while n < size:
+        ts += rnd.randrange(1, 2000)
+        px = rnd.randrange(1000, 500000)
+        rec = (f'{{"sym":"{rnd.choice(_SYMBOLS)}","bid":{px / 100:.2f},"ask":{(px + rnd.randrange(1, 50)) / 100:.2f},'
+               f'"bsz":{rnd.randrange(1, 100) * 100},"asz":{rnd.randrange(1, 100) * 100},"ts":{ts}}}\n').encode()
+        out.append(rec)
+        n += len(rec)
+    return b"".join(out)[:size]
+
+
+def broadcast_payload(deflate: bool) -> bytes:
+    """The 256-byte binary message of the broadcast case: all byte values (incompressible)
+    on ws://, 256 bytes of ``market_data`` with permessage-deflate."""
+    return market_data(256) if deflate else bytes(range(256))
+
+
+BROADCAST_PAYLOAD = broadcast_payload(DEFLATE)  # 256 bytes
 BCAST_PATH = "/bcast"
 CONTROL_PATH = "/control"
 SKIP_EXIT = 3

@@ -1,6 +1,7 @@
 """aiohttp echo/broadcast server (web.WebSocketResponse).
 
-Fast settings: compress=False (no per-message-deflate), no heartbeat, no access log,
+Fast settings: compress=False (no per-message-deflate; compress=True with
+``WSFAST_BENCH_DEFLATE=1``), no heartbeat, no access log,
 max_msg_size large enough for 1 MiB messages.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ async def start(args):
     subscribers = set()
 
     def response():
-        return web.WebSocketResponse(compress=False, max_msg_size=c.MAX_MESSAGE, heartbeat=None)
+        return web.WebSocketResponse(compress=c.DEFLATE, max_msg_size=c.MAX_MESSAGE, heartbeat=None)
 
     async def echo(request):
         ws = response()

@@ -8,6 +8,12 @@ is answered with a close). Its per-message cost is near zero, so the rate the lo
 generator reaches against it is the generator's own ceiling. Under ``--cert/--key`` it
 replays the same way above uvloop's TLS transport, so its own cost is then one decryption
 and one encryption per batch, like the generator's.
+
+permessage-deflate (``bench.run --deflate``): a request offering it is answered with
+``permessage-deflate; server_no_context_takeover; client_no_context_takeover`` and the
+replayed frame keeps the client frame's RSV1 bit. The client's compressed message (no
+context takeover) is then a valid compressed server message: the replay costs no zlib
+work, so it is still the generator's ceiling, now including its decompression check.
 """
 from __future__ import annotations
 
@@ -18,10 +24,12 @@ import hashlib
 from bench.servers import _common as c
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+DEFLATE_ANSWER = (b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                  b"client_no_context_takeover\r\n")
 
 
-def _header(op: int, n: int) -> bytes:
-    b0 = 0x80 | op
+def _header(op: int, n: int, rsv: int = 0) -> bytes:
+    b0 = 0x80 | rsv | op
     if n < 126:
         return bytes((b0, n))
     if n < 65536:
@@ -65,12 +73,17 @@ class Replay(asyncio.Protocol):
                 return
             head, self.buf = self.buf[:end], self.buf[end + 4:]
             key = b""
+            ext = b""
             for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"sec-websocket-key:"):
+                low = line.lower()
+                if low.startswith(b"sec-websocket-key:"):
                     key = line.split(b":", 1)[1].strip()
+                elif low.startswith(b"sec-websocket-extensions:") and b"permessage-deflate" in low:
+                    ext = DEFLATE_ANSWER
             accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
             self.t.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                         + ext + b"\r\n")
             self.state = 1
         if self.state == 1:
             b = self.buf
@@ -98,7 +111,7 @@ class Replay(asyncio.Protocol):
                 self.t.write(_header(8, ln) + payload)
                 self.t.close()
                 return
-            self.reply = _header(op, ln) + payload
+            self.reply = _header(op, ln, b[0] & 0x40) + payload  # RSV1: compressed
             self.state = 2
             rest = len(b)
             self.buf = b""

@@ -2,7 +2,8 @@
 
 picows 2.x names its server entry point ``ws_create_server`` (there is no ``ws_listen``).
 It uses aiofastnet transports automatically when that package is installed (it is, in the
-dev venv): that is picows's default fast path. No per-message-deflate exists in picows.
+dev venv): that is picows's default fast path. No per-message-deflate exists in picows
+(with ``WSFAST_BENCH_DEFLATE=1`` it prints SKIP).
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def echo_listener():
 
 
 async def start(args):
+    if c.DEFLATE:
+        raise NotImplementedError("picows has no permessage-deflate")
     from picows import WSListener, WSMsgType, ws_create_server
 
     TEXT, BINARY, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE

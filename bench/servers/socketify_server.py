@@ -5,6 +5,11 @@ drops sends above max_backpressure), no idle timeout, no automatic pings. Broadc
 uWS pub/sub (subscribers subscribe to one topic, the control handler publishes). socketify
 runs its own libuv loop: ``--uvloop`` is accepted and ignored. With ``--cert/--key`` it is
 an SSL app (``App(AppOptions(cert_file_name=..., key_file_name=...))``).
+
+With ``WSFAST_BENCH_DEFLATE=1``: ``compression=SHARED_COMPRESSOR | SHARED_DECOMPRESSOR``
+(uWS's recommended setting: one compressor and one decompressor for the whole app, so
+no context takeover and no zlib state per connection), and every ``send``/``publish``
+asks for compression (``compress=True``; socketify's default is False).
 """
 from __future__ import annotations
 
@@ -21,8 +26,11 @@ def main() -> None:
     # wss://: uWS's own TLS (uSockets + OpenSSL), configured by file names
     tls = AppOptions(cert_file_name=args.cert, key_file_name=args.key) if args.cert else None
     app = App(tls)
+    deflate = c.DEFLATE
+    compression = (int(CompressOptions.SHARED_COMPRESSOR | CompressOptions.SHARED_DECOMPRESSOR)
+                   if deflate else CompressOptions.DISABLED)
     common = {
-        "compression": CompressOptions.DISABLED,
+        "compression": compression,
         "max_payload_length": c.MAX_MESSAGE,
         "max_backpressure": 1 << 30,
         "idle_timeout": 0,
@@ -30,7 +38,7 @@ def main() -> None:
     }
 
     def echo(ws, message, opcode):
-        ws.send(message, opcode)
+        ws.send(message, opcode, deflate)
 
     def sub_open(ws):
         ws.subscribe(topic)
@@ -41,7 +49,7 @@ def main() -> None:
     def control(ws, message, opcode):
         n = c.parse_broadcast(message)
         for _ in range(n):
-            app.publish(topic, payload, OpCode.BINARY)
+            app.publish(topic, payload, OpCode.BINARY, deflate)
         ws.send("done", OpCode.TEXT)
 
     app.ws(c.BCAST_PATH, {**common, "open": sub_open, "message": ignore})

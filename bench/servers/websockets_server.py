@@ -1,6 +1,7 @@
 """websockets echo/broadcast server (new asyncio implementation: websockets.asyncio.server).
 
-Fast settings: compression=None (no per-message-deflate), ping_interval=None (no keepalive
+Fast settings: compression=None (no per-message-deflate; ``compression="deflate"``, the
+library's default configuration, with ``WSFAST_BENCH_DEFLATE=1``), ping_interval=None (no keepalive
 pings during the measurement), max_size large enough for 1 MiB messages.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ async def start(args):
 
     server = await serve(
         handler, c.HOST, args.port,
-        compression=None,
+        compression="deflate" if c.DEFLATE else None,  # "deflate": its default settings
         max_size=c.MAX_MESSAGE,
         ping_interval=None,
         open_timeout=30,

@@ -1,6 +1,6 @@
 """wsfast echo/broadcast server, coroutine style (websockets-like ``async for`` / ``await
 send``), to set beside the callback-style ``wsfast_server``. Runs as "wsfast-coro" and, with
-``WSFAST_NO_EXTENSIONS=1``, "wsfast-coro-pure". Contract: see ``_common``."""
+``WSFAST_NO_EXTENSIONS=1``, "wsfast-coro-pure". Contract: see ``_common`` (with ``WSFAST_BENCH_DEFLATE=1``: ``compression="deflate"``)."""
 from __future__ import annotations
 
 from bench.servers import _common as c
@@ -31,7 +31,7 @@ async def start(args):
 
     return await wsfast.serve(
         handler, c.HOST, args.port,
-        compression=None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
+        compression="deflate" if c.DEFLATE else None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
         use_aiofastnet=c.use_aiofastnet(), ssl=c.server_ssl_context(args),
     )
 

@@ -2,7 +2,8 @@
 validated ``str``). The runner also runs it as "wsfast-pure" with ``WSFAST_NO_EXTENSIONS=1``.
 
 Contract: see ``_common`` (echo on any path, ``/bcast`` subscribers, ``/control`` broadcast
-trigger, no per-message-deflate, no automatic pings).
+trigger, no per-message-deflate unless ``WSFAST_BENCH_DEFLATE=1``: then wsfast's default
+``compression="deflate"``, no automatic pings).
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ async def start(args):
 
     return await wsfast.serve(
         Route, c.HOST, args.port,
-        compression=None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
+        compression="deflate" if c.DEFLATE else None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
         use_aiofastnet=c.use_aiofastnet(), ssl=c.server_ssl_context(args),
     )
 
