@@ -19,7 +19,20 @@ over the same window, which is how the generator proves it is not the bottleneck
 With ``--ca PEM`` every connection is wss://: TLS trusting only that CA (``bench.run --tls``
 makes a throwaway one), and the JSON says which protocol/cipher was negotiated (``"tls"``).
 
-Run: ``python -m bench.loadgen --port P --mode pipelined --size 64 [--server-pid PID] [--ca PEM]``.
+With ``--deflate`` every upgrade offers ``permessage-deflate; client_no_context_takeover;
+server_no_context_takeover`` (each message compressed on its own, both ways) and fails
+unless the server's answer accepts it. Payloads are then compressible market-data text
+(``_common.market_data``), for text and binary messages alike; the client frame is
+compressed once (raw deflate, 15 window bits, trailing ``00 00 ff ff`` removed, RSV1 set,
+masked) and replayed like any other pre-built frame. Echoes are still counted from frame
+headers only: before the measurement, every stream connection has two echoes checked in
+full (decompressed when RSV1 is set, compared with the payload sent), and the frame they
+came back in (header, size, RSV1) is what the counting loop then expects. Broadcast
+subscribers check their first delivery the same way. The JSON's ``"deflate"`` says what
+the server answered and whether and how small it compressed.
+
+Run: ``python -m bench.loadgen --port P --mode pipelined --size 64 [--server-pid PID] [--ca PEM]
+[--deflate]``.
 """
 from __future__ import annotations
 
@@ -35,18 +48,24 @@ import socket
 import ssl
 import sys
 import time
+import zlib
+
+from bench.servers._common import broadcast_payload, market_data
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key
 ACCEPT = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
 MASK = b"\x37\xfa\x21\x3d"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OP_TEXT, OP_BINARY, OP_CLOSE = 1, 2, 8
+RSV1 = 0x40  # permessage-deflate: the message is compressed
+DEFLATE_OFFER = "permessage-deflate; client_no_context_takeover; server_no_context_takeover"
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 # --------------------------------------------------------------------------- frames
 
-def header(op: int, n: int, masked: bool) -> bytes:
-    b0 = 0x80 | op
+def header(op: int, n: int, masked: bool, rsv: int = 0) -> bytes:
+    b0 = 0x80 | rsv | op
     m = 0x80 if masked else 0
     if n < 126:
         return bytes((b0, m | n))
@@ -63,21 +82,77 @@ def mask_bytes(payload: bytes, key: bytes = MASK) -> bytes:
     return (int.from_bytes(payload, "big") ^ int.from_bytes(rep, "big")).to_bytes(n, "big")
 
 
-def client_frame(op: int, payload: bytes) -> bytes:
-    return header(op, len(payload), True) + MASK + mask_bytes(payload)
+def client_frame(op: int, payload: bytes, rsv: int = 0) -> bytes:
+    return header(op, len(payload), True, rsv) + MASK + mask_bytes(payload)
 
 
-def make_payload(size: int, text: bool) -> bytes:
+def make_payload(size: int, text: bool, deflate: bool = False) -> bytes:
+    if deflate:  # compressible, printable ASCII: the same bytes for text and binary
+        return market_data(size)
     if text:  # valid UTF-8: printable ASCII
         base = bytes(range(32, 127))
         return (base * (size // len(base) + 1))[:size]
     return random.Random(size).randbytes(size)
 
 
-def request(port: int, path: str) -> bytes:
+def request(port: int, path: str, deflate: bool = False) -> bytes:
+    ext = f"Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n" if deflate else ""
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
-            f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
+            f"Sec-WebSocket-Version: 13\r\n{ext}\r\n").encode()
+
+
+# --------------------------------------------------------------------------- permessage-deflate
+
+# what --deflate learned, reported as the result's "deflate" field
+DEFLATE_INFO: dict = {}
+
+
+def deflate_message(payload: bytes) -> bytes:
+    """RFC 7692 compression of one message without context takeover: raw deflate with 15
+    window bits, sync-flushed, the trailing ``00 00 ff ff`` removed."""
+    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    data = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert data.endswith(DEFLATE_TAIL)
+    return data[:-4] or b"\x00"
+
+
+def inflate_message(data: bytes) -> bytes:
+    """The payload of one compressed message (any window up to 15 bits, no shared context)."""
+    d = zlib.decompressobj(-15)
+    return d.decompress(bytes(data) + DEFLATE_TAIL) + d.flush()
+
+
+def check_upgrade(head: bytes, deflate: bool) -> str | None:
+    """Check the server's answer to our upgrade request (``head``: status line and headers,
+    without the blank line). Raises ConnectionError if it is not a 101 with our
+    ``Sec-WebSocket-Accept``, or, with ``deflate``, if it did not accept permessage-deflate
+    (or accepted it with a parameter we did not offer). Returns the extension answer."""
+    if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
+        raise ConnectionError("bad upgrade: %r" % head[:200])
+    values = []
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-extensions":
+            values.append(value.strip().decode("latin-1"))
+    answer = ", ".join(values)
+    if not deflate:
+        if answer:
+            raise ConnectionError(f"server answered an extension we did not offer: {answer!r}")
+        return None
+    elements = [e.strip() for e in answer.split(",") if e.strip()]
+    params = [p.strip().lower() for p in elements[0].split(";")] if len(elements) == 1 else []
+    if not params or params[0] != "permessage-deflate":
+        raise ConnectionError("server did not accept permessage-deflate: Sec-WebSocket-Extensions "
+                              f"{answer!r} in its answer to {DEFLATE_OFFER!r}")
+    for prm in params[1:]:
+        if prm.split("=")[0].strip() not in ("server_no_context_takeover", "client_no_context_takeover",
+                                              "server_max_window_bits"):
+            # client_max_window_bits was not offered: RFC 7692 7.1.2.2 says fail
+            raise ConnectionError(f"server's permessage-deflate answer has a parameter we did "
+                                  f"not offer: {answer!r}")
+    DEFLATE_INFO.setdefault("answer", answer)
+    return answer
 
 
 # --------------------------------------------------------------------------- TLS
@@ -302,6 +377,7 @@ class Client(FrameCounter, asyncio.BufferedProtocol):
         self.handshaking = True
         self.outstanding = 0
         self.running = False
+        self.verifying = False
 
     # -- transport callbacks
     def connection_made(self, transport):
@@ -332,19 +408,21 @@ class Client(FrameCounter, asyncio.BufferedProtocol):
             data = self.hs[end + 4:]
             self.hs = b""
             self.handshaking = False
-            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
-                self.upgraded.set_exception(ConnectionError("bad upgrade: %r" % head[:200]))
+            try:
+                check_upgrade(head, self.gen.deflate)
+            except ConnectionError as exc:
+                self.upgraded.set_exception(exc)
                 self.t.abort()
                 return
-            if self.mode == 2 and self.gen.rcvlowat > 1:
-                # wake up only once a batch of echoes is queued (the server always owes at
-                # least inflight/2 echoes, so this never waits for bytes that can't come)
-                sock = self.t.get_extra_info("socket")
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self.gen.rcvlowat)
+            if not self.gen.deflate:  # --deflate: once the echo's size is known (Gen.verify)
+                self.set_lowat()
             self.upgraded.set_result(None)
             if not data:
                 return
+        if self.verifying:
+            self.vbuf += bytes(data)
+            self._verify()
+            return
         got = self.parse(data)
         if got:
             self.count += got
@@ -364,33 +442,140 @@ class Client(FrameCounter, asyncio.BufferedProtocol):
                 if g.total >= g.target and g.target and not g.done.done():
                     g.done.set_result(None)
 
+    def set_lowat(self) -> None:
+        if self.mode == 2 and self.gen.rcvlowat > 1:
+            # wake up only once a batch of echoes is queued (the server always owes at
+            # least inflight/2 echoes, so this never waits for bytes that can't come)
+            sock = self.t.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self.gen.rcvlowat)
+
+    # -- --deflate: full check of the first echoes, before any counting
+    def start_verify(self, n: int) -> None:
+        """Send one message, check its echo in full, ``n`` times (``self.verified``)."""
+        self.verifying = True
+        self.verify_left = n
+        self.vbuf = b""
+        self.verified = asyncio.get_running_loop().create_future()
+        self.t.write(self.gen.frame)
+
+    def _verify(self) -> None:
+        while self.verifying:
+            hl, ln, _ = _frame_header(self.vbuf)
+            if not hl or len(self.vbuf) < hl + ln:
+                return
+            frame, self.vbuf = self.vbuf[:hl + ln], self.vbuf[hl + ln:]
+            try:
+                self.gen.check_echo(frame, hl)
+                if self.verify_left == 1 and self.vbuf:
+                    raise ConnectionError(f"{len(self.vbuf)} unexpected bytes after the echo")
+            except ConnectionError as exc:
+                self.verifying = False
+                self.verified.set_exception(exc)
+                self.t.abort()
+                return
+            self.verify_left -= 1
+            if self.verify_left:
+                self.t.write(self.gen.frame)
+            else:
+                self.verifying = False
+                self.verified.set_result(None)
+
 class Gen:
     """Shared, pre-built state of one load-generation run."""
 
     def __init__(self, args):
         self.args = args
         self.loop = asyncio.get_running_loop()
-        op = OP_TEXT if args.type == "text" else OP_BINARY
-        payload = make_payload(args.size, args.type == "text")
-        self.frame = client_frame(op, payload)
+        self.deflate = args.deflate
+        op = self.op = OP_TEXT if args.type == "text" else OP_BINARY
+        payload = self.payload = make_payload(args.size, args.type == "text", args.deflate)
+        if args.deflate:
+            self.frame = client_frame(op, deflate_message(payload), RSV1)
+            DEFLATE_INFO.update(offer=DEFLATE_OFFER)
+        else:
+            self.frame = client_frame(op, payload)
+        self.echo_heads: set[bytes] = set()  # --deflate: headers of the echoes checked
+        self.echo_sizes: set[int] = set()
+        self.verified = 0
         self.inflight = max(1, args.inflight)
         self.low = self.inflight // 2
         self.batches: dict[int, bytes] = {}
         self.big = len(self.frame) >= 16384
-        # what the server's echo looks like: unmasked header + payload
-        eh = header(op, args.size, False)
-        self.echo_len = len(eh) + args.size
         self.max_k = 1 << 16
         self.rbuf = memoryview(bytearray(1 << 18))
+        # what the server's echo looks like: unmasked header + payload (with --deflate, not
+        # known until the first echoes are checked: see verify)
+        if args.deflate:
+            self.echo_len = 0  # no fast path
+            self.hcols = []
+            self.rcvlowat = 1
+        else:
+            self.set_echo(header(op, args.size, False), args.size)
+        self.total = 0
+        self.target = 0
+        self.done = self.loop.create_future()
+
+    def set_echo(self, eh: bytes, size: int) -> None:
+        """Expect echoes made of header ``eh`` and ``size`` payload bytes (the counting loop's
+        fast path and the SO_RCVLOWAT mark)."""
+        self.echo_len = len(eh) + size
         self.hcols = [(i, bytes((eh[i],)) * self.max_k) for i in range(len(eh))]
         # SO_RCVLOWAT counts kernel bytes: under TLS the tail of a record that holds many
         # echoes could sit below the mark while the server owes nothing more (a stall), so
         # wss:// wakes on every read
-        use_lowat = args.rcvlowat and args.ssl_ctx is None
+        use_lowat = self.args.rcvlowat and self.args.ssl_ctx is None
         self.rcvlowat = min(65536, max(1, self.inflight // 4) * self.echo_len) if use_lowat else 1
-        self.total = 0
-        self.target = 0
-        self.done = self.loop.create_future()
+
+    def check_echo(self, frame: bytes, hl: int, expected: bytes | None = None, op: int | None = None) -> None:
+        """--deflate: ``frame`` (header length ``hl``) must be one final, unmasked message
+        with our opcode whose payload, decompressed if RSV1 is set, is the one we sent."""
+        expected = self.payload if expected is None else expected
+        op = self.op if op is None else op
+        b0 = frame[0]
+        if frame[1] & 0x80 or b0 & 0x0F != op or not b0 & 0x80 or b0 & 0x30:
+            raise ConnectionError(f"unexpected echo frame: header {bytes(frame[:hl]).hex()} "
+                                  f"(expected a final unmasked frame with opcode {op})")
+        body = frame[hl:]
+        try:
+            got = inflate_message(body) if b0 & RSV1 else bytes(body)
+        except zlib.error as exc:
+            raise ConnectionError(f"echo with RSV1 does not decompress: {exc}") from None
+        if got != expected:
+            raise ConnectionError(
+                f"echo payload differs from the message sent ({len(got)} vs {len(expected)} bytes, "
+                f"RSV1 {'set' if b0 & RSV1 else 'clear'}): {got[:40]!r}")
+        self.echo_heads.add(bytes(frame[:hl]))
+        self.echo_sizes.add(len(frame))
+        self.verified += 1
+        self.checked = (len(expected), len(self.frame) if expected is self.payload else None)
+
+    def note_echoes(self) -> None:
+        """--deflate: what the checked echoes looked like, into DEFLATE_INFO."""
+        comp = {h[0] & RSV1 for h in self.echo_heads}
+        payload_bytes, client_frame_bytes = self.checked
+        DEFLATE_INFO.update(
+            payload_bytes=payload_bytes,
+            client_frame_bytes=client_frame_bytes,  # None: the server's own message (broadcast)
+            verified=self.verified,
+            echo_compressed=comp == {RSV1} if len(comp) == 1 else "mixed",
+            echo_frame_bytes=sorted(self.echo_sizes) if len(self.echo_sizes) > 1
+            else next(iter(self.echo_sizes), None))
+
+    async def verify(self, conns: list["Client"], n: int) -> None:
+        """--deflate: every connection sends one message and checks its echo in full, ``n``
+        times in a row. Then, if every echo had the same header (compressed size), that is
+        what the counting loop expects (fast path, SO_RCVLOWAT); otherwise it walks every
+        header."""
+        for c in conns:
+            c.start_verify(n)
+        await asyncio.wait_for(asyncio.gather(*(c.verified for c in conns)), self.args.timeout)
+        self.note_echoes()
+        if len(self.echo_heads) == 1:
+            eh = next(iter(self.echo_heads))
+            self.set_echo(eh, next(iter(self.echo_sizes)) - len(eh))
+        for c in conns:
+            c.set_lowat()
 
     def send_batch(self, transport, k: int) -> None:
         if self.big:
@@ -402,7 +587,7 @@ class Gen:
         transport.write(b)
 
     async def open(self, path: str, mode: int, count: int, concurrency: int = 128) -> list[Client]:
-        req = request(self.args.port, path)
+        req = request(self.args.port, path, self.deflate)
         sem = asyncio.Semaphore(concurrency)
         out: list[Client] = []
         tls = connect_kwargs(self.args)
@@ -426,6 +611,8 @@ class Gen:
 async def run_stream(args, pipelined: bool) -> dict:
     g = Gen(args)
     conns = await g.open("/", 2 if pipelined else 1, args.conns)
+    if g.deflate:
+        await g.verify(conns, 2)
     for c in conns:
         c.running = True
         if pipelined:
@@ -451,11 +638,12 @@ async def run_stream(args, pipelined: bool) -> dict:
     return res
 
 
-def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256):
+def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256, deflate: bool = False):
     """Blocking connect + upgrade of ``count`` plain sockets (in batches, so the server's
     accept queue never overflows); returns [(socket, FrameCounter)], sockets non-blocking.
-    Under ``--ca`` they are ``ssl.SSLSocket``s (the TLS handshake happens in ``connect``)."""
-    req = request(args.port, path)
+    Under ``--ca`` they are ``ssl.SSLSocket``s (the TLS handshake happens in ``connect``).
+    ``deflate``: offer permessage-deflate, fail unless the server accepts it."""
+    req = request(args.port, path, deflate)
     out = []
     for i in range(0, count, batch):
         pending = []
@@ -477,14 +665,33 @@ def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256):
                 if not chunk:
                     raise ConnectionError("closed during handshake")
                 buf += chunk
-            head = buf[:end]
-            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
-                raise ConnectionError("bad upgrade: %r" % head[:200])
+            check_upgrade(buf[:end], deflate)
             fc = FrameCounter(gen)
             fc.count += fc.parse(buf[end + 4:])
             s.setblocking(False)
             out.append((s, fc))
     return out
+
+
+def read_frame(s: socket.socket, timeout: float) -> bytes:
+    """--deflate, broadcast check: block until the socket ``s`` (non-blocking again on
+    return) has delivered one complete frame, and return it. Anything after it is an error:
+    only one message was broadcast."""
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while True:
+            hl, ln, _ = _frame_header(buf)
+            if hl and len(buf) >= hl + ln:
+                if len(buf) > hl + ln:
+                    raise ConnectionError(f"{len(buf) - hl - ln} unexpected bytes after the delivery")
+                return buf
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("subscriber closed by the server")
+            buf += chunk
+    finally:
+        s.setblocking(False)
 
 
 async def run_broadcast(args) -> dict:
@@ -500,7 +707,8 @@ async def run_broadcast(args) -> dict:
     import select
 
     g = Gen(args)
-    subs = open_raw(args, "/bcast", args.conns, g)
+    # --deflate: subscribers negotiate it, the control connection does not (its "done")
+    subs = open_raw(args, "/bcast", args.conns, g, deflate=args.deflate)
     ctrl, _ = open_raw(args, "/control", 1, g)[0]
     m = args.messages or max(10, 200_000 // args.conns)
     ep = select.epoll()
@@ -553,6 +761,23 @@ async def run_broadcast(args) -> dict:
                 break
         return w, got, target
 
+    if args.deflate:
+        # one broadcast of one message, every subscriber's delivery checked in full
+        fired += 1
+        ctrl.sendall(client_frame(OP_TEXT, b"broadcast 1"))
+        expected = broadcast_payload(True)
+        for s, _ in subs:
+            frame = read_frame(s, args.timeout)
+            g.check_echo(frame, _frame_header(frame)[0], expected, OP_BINARY)
+        g.note_echoes()
+        ctrl.settimeout(args.timeout)
+        while ctrl_buf.count(b"done") < fired:
+            chunk = ctrl.recv(65536)
+            if not chunk:
+                raise ConnectionError("control connection closed")
+            ctrl_buf += chunk
+        ctrl.setblocking(False)
+
     fire(max(1, m // 10))  # warm-up
     w0, got, target = fire(m)
     w1 = Window(args.server_pid)
@@ -576,11 +801,12 @@ async def run_broadcast(args) -> dict:
 class HS(asyncio.Protocol):
     """connect -> upgrade -> send close -> wait for the server's close -> close."""
 
-    __slots__ = ("req", "done", "buf", "t", "state")
+    __slots__ = ("req", "done", "buf", "t", "state", "deflate")
 
-    def __init__(self, req: bytes, done):
+    def __init__(self, req: bytes, done, deflate: bool = False):
         self.req = req
         self.done = done
+        self.deflate = deflate
         self.buf = b""
         self.state = 0
 
@@ -594,11 +820,12 @@ class HS(asyncio.Protocol):
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 return
-            head = self.buf[:end]
-            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
+            try:
+                check_upgrade(self.buf[:end], self.deflate)
+            except ConnectionError as exc:
                 self.t.abort()
                 if not self.done.done():
-                    self.done.set_exception(ConnectionError("bad upgrade"))
+                    self.done.set_exception(exc)
                 return
             self.state = 1
             self.t.write(CLOSE_FRAME)
@@ -626,10 +853,11 @@ CLOSE_FRAME = client_frame(OP_CLOSE, (1000).to_bytes(2, "big"))
 
 async def run_handshakes(args) -> dict:
     loop = asyncio.get_running_loop()
-    req = request(args.port, "/")
+    req = request(args.port, "/", args.deflate)
     tls = connect_kwargs(args)
     count = 0
     errors = 0
+    refused: list[str] = []
     stop = False
 
     async def worker():
@@ -637,13 +865,17 @@ async def run_handshakes(args) -> dict:
         while not stop:
             done = loop.create_future()
             try:
-                t, _ = await loop.create_connection(lambda: HS(req, done), args.host, args.port, **tls)
+                t, _ = await loop.create_connection(lambda: HS(req, done, args.deflate),
+                                                    args.host, args.port, **tls)
                 if tls:
                     note_tls(t.get_extra_info("ssl_object"))
                 await done
                 count += 1
-            except (OSError, ConnectionError):
+            except (OSError, ConnectionError) as exc:
                 errors += 1
+                if "permessage-deflate" in str(exc):  # --deflate refused: no point going on
+                    refused.append(str(exc))
+                    return
                 await asyncio.sleep(0.01)
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(args.conns)]
@@ -662,7 +894,9 @@ async def run_handshakes(args) -> dict:
     res["value"] = res["count"] / res["elapsed"]
     res["unit"] = "handshakes/s"
     res["errors"] = errors
-    if res["count"] == 0:
+    if refused:
+        res["error"] = refused[0]
+    elif res["count"] == 0:
         res["error"] = f"no handshake completed ({errors} errors)"
     return res
 
@@ -672,10 +906,15 @@ async def run_idle_memory(args) -> dict:
         raise SystemExit("idle-memory needs --server-pid")
     g = Gen(args)
     warm = await g.open("/", 0, 10)
+    if args.echo_once:
+        await g.verify(warm, 1)
     await asyncio.sleep(0.3)
     before = proc_rss_kib(args.server_pid)
     t0 = time.perf_counter()
     conns = await g.open("/", 0, args.conns)
+    if args.echo_once:
+        g.verified = 0
+        await g.verify(conns, 1)
     setup = time.perf_counter() - t0
     await asyncio.sleep(args.settle)
     after = proc_rss_kib(args.server_pid)
@@ -716,6 +955,12 @@ def parse_args(argv=None):
                    help="pipelined: wake on every byte instead of on inflight/4 echoes (SO_RCVLOWAT)")
     p.add_argument("--ca", default=None,
                    help="connect with TLS (wss://), trusting only the CA in this PEM file")
+    p.add_argument("--deflate", action="store_true",
+                   help="offer permessage-deflate (no context takeover either way), require it, "
+                        "send compressed market-data messages and check the first echoes in full")
+    p.add_argument("--echo-once", action="store_true",
+                   help="idle-memory: every connection echoes one message (--size, --type) "
+                        "before the server's RSS is read")
     a = p.parse_args(argv)
     if a.conns is None:
         a.conns = {"broadcast": 1000, "idle-memory": 1000, "handshakes": 8}.get(a.mode, 1)
@@ -762,6 +1007,8 @@ def main(argv=None) -> None:
     res["gen_loop"] = loop_name
     if args.ca:
         res["tls"] = NEGOTIATED
+    if args.deflate:
+        res["deflate"] = DEFLATE_INFO
     res["gen_affinity"] = sorted(os.sched_getaffinity(0))
     n = res.get("count") or 0
     if n and "gen_cpu" in res:
