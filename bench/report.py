@@ -9,7 +9,7 @@ import json
 import statistics
 import sys
 
-BASELINE = "picows"
+BASELINE = "picows"  # default reference server of the ratios (bench.run --reference)
 LOWER_IS_BETTER = {"KiB/conn"}
 
 
@@ -62,12 +62,35 @@ def negotiated(samples: list[dict]) -> dict[str, str]:
     return {server: " / ".join(v) for server, v in seen.items() if v}
 
 
+def deflate_answers(samples: list[dict]) -> dict[str, str]:
+    """server -> its permessage-deflate answer (``Sec-WebSocket-Extensions``) in a
+    ``--deflate`` run (distinct values joined by " / ")."""
+    seen: dict[str, list[str]] = {}
+    for s in samples:
+        ans = (s.get("deflate") or {}).get("answer")
+        if ans and ans not in seen.setdefault(s["server"], []):
+            seen[s["server"]].append(ans)
+    return {server: " / ".join(v) for server, v in seen.items() if v}
+
+
+def deflate_wire(samples: list[dict]) -> dict[tuple[str, str], dict]:
+    """(server, case) -> the ``deflate`` info of its first sample whose messages were
+    checked (payload, generator frame and server frame sizes, whether the server compressed)."""
+    out: dict[tuple[str, str], dict] = {}
+    for s in samples:
+        d = s.get("deflate") or {}
+        if d.get("verified") and (s["server"], s["case"]) not in out:
+            out[(s["server"], s["case"])] = d
+    return out
+
+
 def summary_rows(summary: dict) -> list[dict]:
     return list(summary.values())
 
 
-def baseline_of(servers: list[str]) -> str:
-    return BASELINE if BASELINE in servers else servers[0]
+def baseline_of(servers: list[str], reference: str = BASELINE) -> str:
+    """The server ratios are computed against: ``reference`` if it ran, else the first."""
+    return reference if reference in servers else servers[0]
 
 
 def ratio(summary: dict, server: str, case: str, base: str):
@@ -84,12 +107,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
-def format_report(summary: dict, servers: list[str], cases: list[str], meta: dict | None = None) -> str:
-    """The text report: throughput/memory table with ratios to the baseline, CPU table,
-    noise footer, failures and skips (and, for a ``--tls`` run, the negotiated ciphers)."""
-    base = baseline_of(servers) if servers else BASELINE
+def format_report(summary: dict, servers: list[str], cases: list[str], meta: dict | None = None,
+                  samples: list[dict] | None = None) -> str:
+    """The text report: throughput/memory table with ratios to the reference server
+    (``meta["reference"]``, default picows; the first server if it did not run), CPU table,
+    noise footer, failures and skips (for a ``--tls`` run, the negotiated ciphers; for a
+    ``--deflate`` run, each server's permessage-deflate answer and, from ``samples``, the
+    bytes on the wire per message)."""
+    reference = (meta or {}).get("reference") or BASELINE
+    base = baseline_of(servers, reference) if servers else reference
     tls = bool(meta and meta.get("tls"))
+    deflate = bool(meta and meta.get("deflate"))
     case_col = "case (wss://)" if tls else "case"
+    mode = ("wss:// (TLS) " if tls else "") + ("permessage-deflate " if deflate else "")
     rows = []
     for case in cases:
         unit = next((summary[(s, case)]["unit"] for s in servers if (s, case) in summary), "")
@@ -109,9 +139,16 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
         out.append(f"# {meta.get('time', '')}  Python {meta.get('python', '')}  {meta.get('cpus')} CPUs; "
                    f"{meta.get('pinning', '')}; servers on {'uvloop' if meta.get('uvloop_servers') else 'asyncio'}; "
                    f"{'wss:// (TLS, load generator on uvloop TLS); ' if tls else ''}"
-                   f"median of {meta.get('rounds')} interleaved rounds, {meta.get('duration')} s each")
-    title = "wss:// (TLS) throughput / memory" if tls else "Throughput / memory"
-    out.append(f"\n{title}, median; ratio = server / {base} in this run\n")
+                   f"{'permessage-deflate on every connection (no context takeover either way); ' if deflate else ''}"
+                   f"median of {meta.get('rounds')} interleaved rounds, {meta.get('duration')} s each; "
+                   f"reference server {base}")
+    title = f"{mode}throughput / memory" if mode else "Throughput / memory"
+    why = ""
+    if base != reference:
+        why = f" ({reference}, the usual reference, did not run)"
+    elif deflate and base != BASELINE:
+        why = f" ({BASELINE} has no permessage-deflate)"
+    out.append(f"\n{title}, median; ratio = server / {base} in this run{why}\n")
     out.append(_table([case_col] + servers, rows))
 
     cpu_rows = []
@@ -125,9 +162,32 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
                 row.append(f"{e['server_util'] * 100:3.0f}%/{e['gen_util'] * 100:3.0f}%"
                            f" {e['server_us_per_msg']:6.1f}/{e['gen_us_per_msg']:5.1f}us")
         cpu_rows.append(row)
-    out.append(f"\n{'wss:// (TLS) ' if tls else ''}CPU in the measured window: server%/generator% of one core, "
+    out.append(f"\n{mode}CPU in the measured window: server%/generator% of one core, "
                "server/generator CPU microseconds per message (delivery, handshake)\n")
     out.append(_table([case_col] + servers, cpu_rows))
+    wire = deflate_wire(samples or []) if deflate else {}
+    if wire:
+        wrows = []
+        for case in cases:
+            info = next((wire[(s, case)] for s in servers if (s, case) in wire), None)
+            if info is None:
+                continue
+            row = [case, str(info.get("payload_bytes") or "-"), str(info.get("client_frame_bytes") or "-")]
+            for s in servers:
+                d = wire.get((s, case))
+                if d is None:
+                    row.append("-")
+                    continue
+                size = d.get("echo_frame_bytes")
+                size = "/".join(map(str, size)) if isinstance(size, list) else str(size)
+                comp = d.get("echo_compressed")
+                row.append(size + ("" if comp is True else " raw" if comp is False else " mixed"))
+            wrows.append(row)
+        out.append("\npermessage-deflate: bytes on the wire per message (frame with header). payload = "
+                   "uncompressed size; gen = the generator's frame; server columns = the echo "
+                   "(broadcast: the delivery) as the server sent it, checked in full before measuring; "
+                   "'raw' = sent uncompressed (RSV1 clear)\n")
+        out.append(_table([case_col, "payload", "gen"] + servers, wrows))
     fu = [e["foreign_util"] for e in summary.values() if e.get("foreign_util") is not None]
     if fu:
         out.append(f"\nOther processes on the machine used a median {statistics.median(fu) * 100:.0f}% "
@@ -138,6 +198,12 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
     if meta and meta.get("skipped"):
         for s, why in meta["skipped"].items():
             out.append(f"! {s} skipped: {why}")
+    if deflate and meta.get("deflate_negotiated"):
+        answers = meta["deflate_negotiated"]
+        out.append("permessage-deflate offered: permessage-deflate; client_no_context_takeover; "
+                   "server_no_context_takeover. Answers:")
+        for s, a in answers.items():
+            out.append(f"  {s}: {a}")
     if tls and meta.get("tls_negotiated"):
         ciphers = meta["tls_negotiated"]
         if len(set(ciphers.values())) == 1 and set(ciphers) >= set(servers):
@@ -147,13 +213,14 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
     return "\n".join(out)
 
 
-def plot(summary: dict, servers: list[str], cases: list[str], path: str, tls: bool = False) -> None:
-    """PNG bar chart of every server's ratio to the baseline per case (log scale)."""
+def plot(summary: dict, servers: list[str], cases: list[str], path: str, tls: bool = False,
+         reference: str = BASELINE, deflate: bool = False) -> None:
+    """PNG bar chart of every server's ratio to the reference server per case (log scale)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    base = baseline_of(servers)
+    base = baseline_of(servers, reference)
     others = [s for s in servers]
     width = 0.8 / max(1, len(others))
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(cases) * max(1, len(others)) / 2.5), 5.5))
@@ -176,8 +243,9 @@ def plot(summary: dict, servers: list[str], cases: list[str], path: str, tls: bo
     ax.set_yscale("log")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_ylabel(f"ratio to {base} (same run, log scale)")
-    ax.set_title(f"{'wss:// (TLS): ' if tls else ''}WebSocket servers relative to {base} "
-                 f"(median of rounds; higher = faster, except memory)")
+    ax.set_title(f"{'wss:// (TLS): ' if tls else ''}{'permessage-deflate: ' if deflate else ''}"
+                 f"WebSocket servers relative to {base}\n"
+                 f"(median of rounds; higher = faster, except memory)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -195,9 +263,10 @@ def main(argv=None) -> int:
     summary = summarize(data["samples"])
     servers = meta.get("servers") or sorted({s for s, _ in summary})
     cases = meta.get("cases") or sorted({c for _, c in summary})
-    print(format_report(summary, servers, cases, meta))
+    print(format_report(summary, servers, cases, meta, data["samples"]))
     if a.plot:
-        plot(summary, servers, cases, a.plot, tls=bool(meta.get("tls")))
+        plot(summary, servers, cases, a.plot, tls=bool(meta.get("tls")),
+             reference=meta.get("reference") or BASELINE, deflate=bool(meta.get("deflate")))
     return 0
 
 

@@ -1,13 +1,16 @@
 """Benchmark runner: every server against the same load generator, rounds interleaved.
 
     python -m bench.run [--servers a,b,c] [--cases c1,c2] [--rounds 3] [--duration 2]
-                        [--uvloop] [--tls] [--json out.json] [--plot out.png] [--quick]
+                        [--uvloop] [--tls] [--deflate] [--reference SERVER]
+                        [--json out.json] [--plot out.png] [--quick]
 
 For each round, for each case, for each server: start the server (fresh process, pinned to
 CPU 0), run ``bench.loadgen`` in its own process (pinned to CPU 1), stop the server. The
-table shows the median over rounds of every (server, case) and its ratio to picows measured
-in the same run. With ``--tls`` every connection is wss:// (a throwaway CA and certificate
-made once per run). See bench/README.md.
+table shows the median over rounds of every (server, case) and its ratio to the reference
+server (picows; websockets with ``--deflate``) measured in the same run. With ``--tls``
+every connection is wss:// (a throwaway CA and certificate made once per run). With
+``--deflate`` every server enables permessage-deflate and the generator negotiates it on
+every connection (a server without it prints SKIP). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ SERVERS: dict[str, tuple[str, dict[str, str]]] = {
     "null": ("null_server", {}),  # generator ceiling, stream cases and handshakes only
 }
 DEFAULT_SERVERS = "picows,websockets,aiohttp,socketify,wsfast,wsfast-pure,null"
+# ratios are to this server; picows has no permessage-deflate, so --deflate uses websockets
+REFERENCE = "picows"
+DEFLATE_REFERENCE = "websockets"
 NULL_MODES = {"pingpong", "pipelined", "handshakes"}
 
 FULL_CASES = [
@@ -74,7 +80,8 @@ class Case:
 
 def parse_case(name: str) -> Case:
     """``pipelined-64b-bin[-c4][-k16]``, ``pingpong-1k-text``, ``broadcast-1000[-m50]``,
-    ``handshakes[-c8]``, ``idle-1000``."""
+    ``handshakes[-c8]``, ``idle-1000``, ``idle-1000-echo`` (each connection echoes one 1 KiB
+    text message before the RSS is read)."""
     parts = name.split("-")
     mode = parts[0]
     if mode in ("pingpong", "pipelined"):
@@ -104,8 +111,13 @@ def parse_case(name: str) -> Case:
         if len(parts) == 2 and parts[1][0] == "c":
             args += ["--conns", parts[1][1:]]
         return Case(name, mode, args)
-    if mode == "idle" and len(parts) == 2 and parts[1].isdigit():
-        return Case(name, "idle-memory", ["--mode", "idle-memory", "--conns", parts[1]])
+    if mode == "idle" and len(parts) in (2, 3) and parts[1].isdigit():
+        args = ["--mode", "idle-memory", "--conns", parts[1]]
+        if len(parts) == 3:
+            if parts[2] != "echo":
+                raise ValueError(f"bad case {name!r}: expected idle-<N>[-echo]")
+            args += ["--echo-once", "--size", "1024", "--type", "text"]
+        return Case(name, "idle-memory", args)
     raise ValueError(f"bad case {name!r}")
 
 
@@ -167,10 +179,13 @@ class TLSFiles:
 
 class ServerProcess:
     def __init__(self, name: str, port: int, use_uvloop: bool, pin: Pinning,
-                 extra_args: Sequence[str] = ()):
+                 extra_args: Sequence[str] = (), deflate: bool = False):
         module, extra_env = SERVERS[name]
         env = dict(os.environ)
         env.update(extra_env)
+        env.pop("WSFAST_BENCH_DEFLATE", None)
+        if deflate:
+            env["WSFAST_BENCH_DEFLATE"] = "1"  # read by bench.servers._common
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [sys.executable, "-m", f"bench.servers.{module}", "--port", str(port), *extra_args]
         if use_uvloop:
@@ -274,13 +289,19 @@ def main(argv=None) -> int:
     p.add_argument("--uvloop", action="store_true", help="run the asyncio servers on uvloop")
     p.add_argument("--tls", action="store_true",
                    help="wss://: servers and load generator use TLS (throwaway CA, needs trustme)")
+    p.add_argument("--deflate", action="store_true",
+                   help="permessage-deflate on every server and connection (servers without it: SKIP)")
+    p.add_argument("--reference", default=None,
+                   help=f"ratios are to this server (default {REFERENCE}; {DEFLATE_REFERENCE} with --deflate)")
     p.add_argument("--json", default=None, help="write raw samples + summary here")
-    p.add_argument("--plot", default=None, help="write a PNG bar chart of ratios to picows (needs matplotlib)")
+    p.add_argument("--plot", default=None,
+                   help="write a PNG bar chart of ratios to the reference server (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="short validation set, 2 rounds of 1 s")
     args = p.parse_args(argv)
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.duration = args.duration or (1.0 if args.quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
+    args.reference = args.reference or (DEFLATE_REFERENCE if args.deflate else REFERENCE)
 
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in servers:
@@ -299,6 +320,8 @@ def main(argv=None) -> int:
         p.error("--tls needs the trustme package (pip install trustme)")
     server_args = tls.server_args() if tls else []
     loadgen_args = tls.loadgen_args() if tls else []
+    if args.deflate:
+        loadgen_args.append("--deflate")
     skipped: dict[str, str] = {}
     samples: list[dict] = []
 
@@ -308,8 +331,8 @@ def main(argv=None) -> int:
     total = sum(applicable(s, c) for s in servers for c in cases) * args.rounds
     prog = Progress(total)
     print(f"# {pin.desc}; servers on {'uvloop' if args.uvloop else 'asyncio'}; "
-          f"{'wss:// (TLS); ' if tls else ''}"
-          f"{args.rounds} rounds x {args.duration:g} s (+{args.warmup:g} s warm-up)", file=sys.stderr)
+          f"{'wss:// (TLS); ' if tls else ''}{'permessage-deflate; ' if args.deflate else ''}"
+          f"ratios to {args.reference}; {args.rounds} rounds x {args.duration:g} s (+{args.warmup:g} s warm-up)", file=sys.stderr)
     for rnd in range(1, args.rounds + 1):
         for case in cases:
             for server in servers:
@@ -320,7 +343,7 @@ def main(argv=None) -> int:
                     continue
                 prog.show(f"round {rnd}/{args.rounds} {case.name:22s} {server:12s} ...")
                 port = free_port()
-                srv = ServerProcess(server, port, args.uvloop, pin, server_args)
+                srv = ServerProcess(server, port, args.uvloop, pin, server_args, args.deflate)
                 try:
                     srv.wait_ready()
                 except Skip as e:
@@ -349,19 +372,23 @@ def main(argv=None) -> int:
         "cpus": os.cpu_count(), "pinning": pin.desc, "uvloop_servers": args.uvloop,
         "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
         "servers": ran, "cases": [c.name for c in cases], "skipped": skipped,
-        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"), "reference": args.reference,
     }
+    if args.deflate:
+        meta["deflate"] = True
+        meta["deflate_negotiated"] = report.deflate_answers(samples)
     if tls:
         meta["tls"] = True
         meta["tls_negotiated"] = report.negotiated(samples)
-    print(report.format_report(summary, ran, [c.name for c in cases], meta))
+    print(report.format_report(summary, ran, [c.name for c in cases], meta, samples))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "samples": samples, "summary": report.summary_rows(summary)}, f, indent=1)
         print(f"raw samples written to {args.json}", file=sys.stderr)
     if args.plot:
         try:
-            report.plot(summary, ran, [c.name for c in cases], args.plot, tls=args.tls)
+            report.plot(summary, ran, [c.name for c in cases], args.plot, tls=args.tls,
+                        reference=args.reference, deflate=args.deflate)
             print(f"plot written to {args.plot}", file=sys.stderr)
         except ImportError:
             print("--plot needs matplotlib (pip install matplotlib); skipped", file=sys.stderr)
