@@ -28,6 +28,7 @@ from ..protocol import OP_FAILURE, Protocol, Side, State
 from ..opcodes import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT
 from .options import ConnectionOptions
 from .timers import get_wheel
+from .writev import direct_socket, send_parts
 
 _OPEN = State.OPEN
 # Buffers from this size on are written on their own (see _write_apart); only looked for
@@ -81,7 +82,7 @@ class Connection(asyncio.BufferedProtocol):
         "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent", "_fragment_lock",
         "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing", "_deadline", "subprotocol", "extensions",
         "request", "response", "remote_address", "latency", "last_received", "user_data",
-        "unsent_bytes", "skipped_messages",
+        "unsent_bytes", "skipped_messages", "_sock",
     )
 
     def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
@@ -91,6 +92,7 @@ class Connection(asyncio.BufferedProtocol):
         self._callbacks = callbacks
         self._on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
         self.transport: asyncio.Transport | None = None
+        self._sock: Any = None  # set when send_parts may write to the socket directly
         self._proto: Protocol | None = None
         self._messages: deque[Any] = _NO_MESSAGES  # a real deque once a message is queued
         self._recv_waiter: asyncio.Future | None = None
@@ -134,6 +136,7 @@ class Connection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote_address = transport.get_extra_info("peername")
+        self._sock = direct_socket(transport)
         high = self._opts.write_limit
         transport.set_write_buffer_limits(high=high, low=high // 4)  # type: ignore[attr-defined]
         if self._opts.open_timeout is not None:
@@ -474,6 +477,8 @@ class Connection(asyncio.BufferedProtocol):
         n = len(out)
         if n == 1:
             transport.write(out[0])
+        elif n and self._sock is not None:
+            send_parts(transport, self._sock, out)
         elif 1 < n <= _SPLIT_MAX_PARTS and max(map(len, out)) >= _JOIN_LIMIT:
             _write_apart(transport, out)
         elif n:
