@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 try:
-    from asyncio.selector_events import _SelectorSocketTransport as _SELECTOR_TRANSPORT
+    from asyncio.selector_events import _SelectorSocketTransport as _SELECTOR_TRANSPORT  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - the class is private; without it, no fast path
     _SELECTOR_TRANSPORT = None
 
