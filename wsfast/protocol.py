@@ -75,6 +75,10 @@ class State(IntEnum):
     CLOSED = 3
 
 
+_OPEN = State.OPEN  # the hot path's state test, without an attribute lookup
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
 def compressed_size_limit(max_size: int | None) -> int | None:
     """Wire-size limit for a compressed message whose decompressed size is limited to max_size.
 
@@ -279,14 +283,17 @@ class Protocol:
         the caller then writes ``data_to_send()``. Raises InvalidState unless OPEN and
         TypeError for anything but str or bytes-like.
         """
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             raise InvalidState(f"cannot send in state {self.state.name}")
-        if type(data) is str:
+        kind = type(data)
+        if kind is bytes:
+            opcode = OP_BINARY
+        elif kind is str:
             opcode = OP_TEXT
-        elif isinstance(data, (bytes, bytearray, memoryview)):
+        elif isinstance(data, _BYTES_LIKE):
             opcode = OP_BINARY
         else:
-            raise TypeError(f"message must be str or bytes-like, not {type(data).__name__}")
+            raise TypeError(f"message must be str or bytes-like, not {kind.__name__}")
         if self.extensions or self._sending_fragments:
             self._send_data(opcode, data, True)  # compression, or the fragment error
         else:

@@ -161,6 +161,7 @@ class Connection(asyncio.BufferedProtocol):
             self._set_deadline(opts.ping_interval)
         else:
             self._deadline = None
+            self._wheel.discard(self)  # the open timeout's entry: no timer left pending
         self._opened()
         if leftover:
             self.data_received(leftover)
@@ -470,18 +471,21 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if proto is None or transport is None:
             return
-        out = proto.data_to_send()
+        out = proto._out  # proto.data_to_send(), without the call on the hot path
+        if not out:
+            return
+        proto._out = []
         if transport.is_closing():
             self.unsent_bytes += sum(map(len, out))
             return
         n = len(out)
         if n == 1:
             transport.write(out[0])
-        elif n and self._sock is not None:
+        elif self._sock is not None:
             send_parts(transport, self._sock, out)
-        elif 1 < n <= _SPLIT_MAX_PARTS and max(map(len, out)) >= _JOIN_LIMIT:
+        elif n <= _SPLIT_MAX_PARTS and max(map(len, out)) >= _JOIN_LIMIT:
             _write_apart(transport, out)
-        elif n:
+        else:
             transport.writelines(out)
 
     @property

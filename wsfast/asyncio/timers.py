@@ -88,12 +88,18 @@ class TimerWheel:
             self._arm(self._heap[0])
 
     def discard(self, obj: HasDeadline) -> None:
-        """Forget ``obj`` in every slot (its connection is gone, let it be freed now)."""
+        """Forget ``obj`` in every slot (its connection is gone, or it has no deadline left).
+
+        When no deadline is left at all the loop timer is cancelled: a loop with a timer
+        pending does more work in every iteration (the scheduled heap, the select timeout).
+        """
         for slot in [s for s, members in self._slots.items() if obj in members]:
             members = self._slots[slot]
             members.discard(obj)
             if not members:
                 del self._slots[slot]
+        if not self._slots and self._handle is not None:
+            self.close()
 
     def flush_soon(self, conns: list[Any]) -> None:
         """Call ``conn._flush()`` for each of ``conns`` in the next loop iteration.
