@@ -223,7 +223,7 @@ def plot(summary: dict, servers: list[str], cases: list[str], path: str, tls: bo
     base = baseline_of(servers, reference)
     others = [s for s in servers]
     width = 0.8 / max(1, len(others))
-    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(cases) * max(1, len(others)) / 2.5), 5.5))
+    fig, ax = plt.subplots(figsize=(min(24, max(8, 1.1 * len(cases) * max(1, len(others)) / 2.5)), 5.5))
     for i, s in enumerate(others):
         xs, ys = [], []
         for j, c in enumerate(cases):
