@@ -273,6 +273,23 @@ def test_shared_compressor_hook(negotiate, text_1k):
     assert s._compressor is None  # no per-connection deflate context
 
 
+def test_no_takeover_sender_uses_the_process_wide_compressor(text_1k):
+    # Every message is compressed alone anyway: connections share one deflate context per
+    # setting instead of holding their own (~100 KiB each once used).
+    a, a2, b = ext(local_nct=True), ext(local_nct=True), ext(local_nct=True, local_bits=12)
+    assert a._shared is a2._shared is not None
+    assert b._shared is not a._shared and b._shared.max_window_bits == 12
+    for sender, bits in ((a, 15), (b, 12)):
+        receiver = ext(remote_bits=bits)
+        for _ in range(3):
+            rsv, data = sender.encode(1, text_1k)
+            assert rsv == 0x40 and receiver.decode(1, data, max_size=None) == text_1k
+        assert sender._compressor is None
+    takeover = ext()  # context takeover: the connection's own context, as it must be
+    takeover.encode(1, text_1k)
+    assert takeover._shared is None and takeover._compressor is not None
+
+
 def test_accepts_shared():
     assert not ext().can_share_compressed and ext().shared_window_bits is None
     assert not ext().accepts_shared(15)

@@ -116,3 +116,21 @@ def test_active_extension_memory_and_close():
         tracemalloc.stop()
     assert active > 200 * 1024  # a deflate context is ~256 KiB, inflate ~40 KiB
     assert closed < 4 * 1024
+
+
+def test_used_no_takeover_connections_hold_no_deflate_context():
+    # A server that negotiated server_no_context_takeover: after each connection has sent
+    # and received a compressed message, it holds neither a deflate nor an inflate context.
+    payload = b'{"symbol": "ABC", "bid": 101.25, "ask": 101.5}\n' * 20
+    warm = PerMessageDeflate(True, True, 15, 15, threshold=0)
+    compressed = warm.encode(2, payload)[1]  # the process-wide compressor exists from here
+
+    def use():
+        exts = [PerMessageDeflate(True, True, 15, 15, threshold=0) for _ in range(50)]
+        for e in exts:
+            assert e.encode(2, payload)[1] == compressed
+            assert e.decode(2, compressed, max_size=None) == payload
+        return exts
+
+    exts, current, _ = _traced_peak(use)
+    assert current / len(exts) < 2048, f"{current / len(exts):.0f} bytes per connection"

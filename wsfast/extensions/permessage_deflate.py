@@ -18,9 +18,11 @@ A deflate context costs about 256 KiB with the default ``mem_level=8`` and 15 wi
 (``2**(bits+2) + 2**(mem_level+9)`` bytes); an inflate context about 7 KiB plus the window
 (``2**bits`` bytes). When the peer does not take over its context
 (``remote_no_context_takeover``) the inflate context is dropped after every message, so
-idle connections hold none. With the server option ``shared_compressor=True`` every
-connection compresses through one process-wide compressor and holds no deflate context
-at all.
+idle connections hold none. Likewise when this side does not take over its own context
+(``local_no_context_takeover``: ``server_no_context_takeover`` on a server), every message
+is compressed through one process-wide compressor for those settings, so no connection holds
+a deflate context; the server option ``shared_compressor=True`` asks for that
+(it requires ``server_no_context_takeover``).
 
 Window bits
 ===========
@@ -301,7 +303,9 @@ class PerMessageDeflate(Extension):
     messages it receives (decompression). Messages shorter than ``threshold`` bytes are sent
     uncompressed. ``compressor``, a :class:`SharedCompressor`, replaces the connection's own
     deflate context; it needs ``local_no_context_takeover`` and at most
-    ``local_max_window_bits`` window bits.
+    ``local_max_window_bits`` window bits. With ``local_no_context_takeover`` and no
+    ``compressor``, the process-wide one for these settings is used
+    (:func:`get_shared_compressor`): the connection never holds a deflate context.
     """
 
     name = EXTENSION_NAME
@@ -353,6 +357,10 @@ class PerMessageDeflate(Extension):
                 "a shared compressor needs local_no_context_takeover and "
                 "max_window_bits <= local_max_window_bits"
             )
+        if compressor is None and self.local_no_context_takeover:
+            # Each message is compressed alone anyway: a deflate context of this connection's
+            # own would give the same bytes and hold ~100 KiB once used, per connection.
+            compressor = get_shared_compressor(self.local_max_window_bits, compress_level, mem_level)
         self._shared = compressor
         self._compressor: Any = None  # zlib objects, created on first use
         self._decompressor: Any = None
