@@ -117,6 +117,9 @@ def _short(text: str, limit: int = 40) -> str:
 _CHUNK = 1 << 20  # most bytes inflated per zlib call when a limit applies
 
 
+_JOIN_TAIL_MAX = 4096
+
+
 def _inflate_limited(d, data, parts: list, total: int, max_size: int) -> int:
     """Inflate ``data`` into ``parts``; raise PayloadTooBig past ``max_size`` bytes in total.
 
@@ -375,16 +378,23 @@ class PerMessageDeflate(Extension):
         d = self._decompressor
         if d is None:
             d = self._decompressor = zlib.decompressobj(-max(9, self.remote_max_window_bits))
+        # A small message and its trailer go to zlib in one call: copying a few hundred
+        # bytes costs less than a second pass through the inflate loop.
+        tail = _TAIL
+        if len(payload) <= _JOIN_TAIL_MAX and type(payload) is bytes:
+            payload, tail = payload + _TAIL, b""
         try:
             if max_size is None:
                 data = d.decompress(payload)
-                more = d.decompress(_TAIL)
-                if more:
-                    data += more
+                if tail:
+                    more = d.decompress(tail)
+                    if more:
+                        data += more
             else:
                 parts: list[bytes] = []
                 total = _inflate_limited(d, payload, parts, 0, max_size)
-                _inflate_limited(d, _TAIL, parts, total, max_size)
+                if tail:
+                    _inflate_limited(d, tail, parts, total, max_size)
                 data = parts[0] if len(parts) == 1 else b"".join(parts)
         except zlib.error as exc:
             self._decompressor = None
