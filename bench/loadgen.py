@@ -48,6 +48,7 @@ import socket
 import ssl
 import sys
 import time
+from typing import Any
 import zlib
 
 from bench.servers._common import broadcast_payload, market_data
@@ -181,13 +182,19 @@ def note_tls(ssl_obj) -> None:
         NEGOTIATED = f"{ssl_obj.version()} {ssl_obj.cipher()[0]}"
 
 
-def recv_ready(s: socket.socket, size: int = 262144) -> bytes | None:
+def recv_ready(s: socket.socket, size: int = 262144, into: memoryview | None = None) -> Any:
     """What the non-blocking socket ``s`` has ready now: ``b""`` at EOF, None if nothing.
 
-    A TLS socket's ``recv()`` returns one record (<= 16 KiB) at a time, so it is read until
-    no complete record is left: epoll sees only the kernel's buffer, not the TLS layer's."""
+    ``into``: a reusable buffer to read a plain socket into (the result is a view of it,
+    valid until the next read); without it every call allocates ``size`` bytes, which glibc
+    may serve with a fresh mmap and its page faults (that made the broadcast reader's cost
+    per delivery swing between runs). A TLS socket's ``recv()`` returns one record
+    (<= 16 KiB) at a time, so it is read until no complete record is left: epoll sees only
+    the kernel's buffer, not the TLS layer's."""
     if not isinstance(s, ssl.SSLSocket):
         try:
+            if into is not None:
+                return into[:s.recv_into(into)]
             return s.recv(size)
         except BlockingIOError:
             return None
@@ -737,10 +744,11 @@ async def run_broadcast(args) -> dict:
         deadline = time.perf_counter() + args.timeout
         ctrl.sendall(client_frame(OP_TEXT, b"broadcast %d" % n))
         poll = ep.poll
+        rbuf = g.rbuf
         while got < target:
             for fd, _ in poll(0):
                 s, fc = by_fd[fd]
-                data = recv_ready(s)
+                data = recv_ready(s, into=rbuf)
                 if data is None:
                     continue
                 if not data:
