@@ -117,7 +117,7 @@ def _short(text: str, limit: int = 40) -> str:
 _CHUNK = 1 << 20  # most bytes inflated per zlib call when a limit applies
 
 
-_JOIN_TAIL_MAX = 4096
+_JOIN_TAIL_MAX = 4096  # compressed messages up to this size are inflated with their trailer in one call
 
 
 def _inflate_limited(d, data, parts: list, total: int, max_size: int) -> int:
