@@ -35,14 +35,22 @@ class FakeSocket:
 
 
 class FakeTransport:
+    """Records each call: ``written`` the bytes in order, ``calls`` one joined entry per
+    ``write``/``writelines`` (what a joining transport would copy)."""
+
     def __init__(self, buffered=0):
-        self.buffered, self.written = buffered, []
+        self.buffered, self.written, self.calls = buffered, [], []
 
     def get_write_buffer_size(self):
         return self.buffered
 
+    def write(self, data):
+        self.written.append(bytes(data))
+        self.calls.append(len(data))
+
     def writelines(self, parts):
         self.written.extend(bytes(p) for p in parts)
+        self.calls.append(sum(len(p) for p in parts))
 
 
 PARTS = [b"\x82\x7e\x00\x05", b"hello", b"\x82\x05", memoryview(b"world"), bytearray(b"!!")]
@@ -79,6 +87,24 @@ def test_buffered_transport_keeps_the_order():
     sock, transport = FakeSocket(), FakeTransport(buffered=1)
     writev.send_parts(transport, sock, list(PARTS))
     assert sock.calls == 0 and b"".join(transport.written) == WHOLE
+
+
+def test_large_payloads_are_never_joined_on_the_transport_path():
+    # The transport already buffers (or sendmsg took nothing): the 300 KB payloads still go
+    # to the transport one by one, the small headers between them joined.
+    big1, big2 = b"a" * writev.JOIN_LIMIT, b"b" * (writev.JOIN_LIMIT + 5)
+    parts = [b"h1", big1, b"h2", b"h3", big2]
+    for sock, transport in ((FakeSocket(), FakeTransport(buffered=1)),
+                            (FakeSocket(error=BlockingIOError()), FakeTransport())):
+        writev.send_parts(transport, sock, list(parts))
+        assert b"".join(transport.written) == b"".join(parts)
+        assert transport.calls == [2, len(big1), 4, len(big2)]
+
+
+def test_small_parts_are_joined_in_one_call():
+    transport = FakeTransport()
+    writev.write_parts(transport, [b"x" * 100] * 3 + [memoryview(b"y" * 5000)])
+    assert transport.calls == [5300]
 
 
 def test_more_parts_than_iov_max_go_through_the_transport():

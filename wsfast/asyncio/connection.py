@@ -28,33 +28,9 @@ from ..protocol import OP_FAILURE, Protocol, Side, State
 from ..opcodes import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT
 from .options import ConnectionOptions
 from .timers import get_wheel
-from .writev import direct_socket, send_parts
+from .writev import direct_socket, send_parts, write_parts
 
 _OPEN = State.OPEN
-# Buffers from this size on are written on their own (see _write_apart); only looked for
-# in flushes of a few parts, which is where large payloads are (small frames come in many).
-# Smaller ones are still joined: one send for a batch of 64 KiB frames measured faster.
-_JOIN_LIMIT = 256 * 1024
-_SPLIT_MAX_PARTS = 16
-
-
-def _write_apart(transport: Any, out: list[Any]) -> None:
-    """Write ``out`` in order, each large buffer by itself and the small ones between them
-    together. A transport whose ``writelines`` joins its buffers (asyncio's before 3.12)
-    would otherwise copy every large payload into one new object, page faults included;
-    the builder hands those payloads over uncopied (a header, then the payload)."""
-    small: list[Any] = []
-    for buf in out:
-        if len(buf) < _JOIN_LIMIT:
-            small.append(buf)
-            continue
-        if small:
-            transport.writelines(small)
-            small = []
-        transport.write(buf)
-    if small:
-        transport.writelines(small)
-
 _DATA = (str, bytes, bytearray, memoryview)
 # Shared empty placeholders, replaced by a connection's own containers on first use.
 _NO_MESSAGES: deque[Any] = deque(maxlen=0)
@@ -483,10 +459,8 @@ class Connection(asyncio.BufferedProtocol):
             transport.write(out[0])
         elif self._sock is not None:
             send_parts(transport, self._sock, out)
-        elif n <= _SPLIT_MAX_PARTS and max(map(len, out)) >= _JOIN_LIMIT:
-            _write_apart(transport, out)
         else:
-            transport.writelines(out)
+            write_parts(transport, out)
 
     @property
     def buffered_amount(self) -> int:
