@@ -37,6 +37,17 @@ def load(implementation: str) -> ModuleType:
     return ns
 
 
+def connection_core(implementation: str | None = None) -> type:
+    """Return the ``ConnectionCore`` class of ``implementation`` (default: the chosen one).
+
+    The asyncio ``Connection`` derives from it. It is not one of the module-level kernels
+    because it imports ``wsfast.protocol``, which imports this module.
+    """
+    package = {"cython": "wsfast._speedups", "python": "wsfast._pure"}[
+        implementation or IMPLEMENTATION]
+    return importlib.import_module(f"{package}.conn").ConnectionCore  # type: ignore[no-any-return]
+
+
 def available() -> list[str]:
     """The implementations that can be loaded here, fastest first."""
     found = []

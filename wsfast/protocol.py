@@ -365,7 +365,8 @@ class Protocol:
 
         The caller writes them (``transport.writelines``) as they are.
         """
-        out, self._out = self._out, []
+        out = self._out[:]
+        self._out.clear()  # the same list stays: the connection core holds it
         return out
 
     def has_data_to_send(self) -> bool:

@@ -1,5 +1,9 @@
 # cython: language_level=3
-"""C-level frame header writer shared by the kernels (see builder.pyx)."""
+"""C-level frame writers shared by the kernels and the connection core (see builder.pyx)."""
+
+
+cdef int append_parts(list out, object opcode, object payload, object fin, object rsv,
+                      bint mask) except -1
 
 
 cdef inline Py_ssize_t write_header(unsigned char* h, int opcode, bint fin, int rsv,

@@ -122,12 +122,21 @@ def encode_frame_parts(opcode, payload, *, fin=True, rsv=0, mask=False):
     caller's object, or the UTF-8 bytes of a ``str``; it must not change until written).
     The caller passes the parts to ``transport.writelines``.
     """
+    cdef list out = []
+    append_parts(out, opcode, payload, fin, rsv, mask)
+    return tuple(out)
+
+
+cdef int append_parts(list out, object opcode, object payload, object fin, object rsv,
+                      bint mask) except -1:
+    """``out.extend(encode_frame_parts(...))`` for C callers, without the tuple."""
     cdef Py_buffer view
     cdef Py_ssize_t n
     cdef unsigned char h[14]
     cdef Py_ssize_t hsize
     if mask:
-        return (_frame(opcode, payload, fin, rsv, True),)
+        out.append(_frame(opcode, payload, fin, rsv, True))
+        return 0
     if PyUnicode_Check(payload):
         payload = PyUnicode_AsUTF8String(payload)
     if PyBytes_CheckExact(payload):
@@ -137,10 +146,13 @@ def encode_frame_parts(opcode, payload, *, fin=True, rsv=0, mask=False):
         n = view.len
         PyBuffer_Release(&view)
     if n < _PARTS_THRESHOLD:
-        return (_frame(opcode, payload, fin, rsv, False),)
+        out.append(_frame(opcode, payload, fin, rsv, False))
+        return 0
     _check(opcode, rsv, fin, n)
     hsize = write_header(h, opcode, fin, rsv, n, NULL)
-    return (PyBytes_FromStringAndSize(<char*>h, hsize), payload)
+    out.append(PyBytes_FromStringAndSize(<char*>h, hsize))
+    out.append(payload)
+    return 0
 
 
 def encode_header(opcode, length, *, fin=True, rsv=0, mask_key=None):

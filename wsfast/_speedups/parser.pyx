@@ -122,21 +122,24 @@ cdef class Parser:
 
     def feed(self, data):
         """Parse the next received chunk (any buffer); return the items it completed."""
-        cdef list out = []
         cdef Py_buffer view
+        if PyBytes_CheckExact(data):
+            return self.feed_ptr(<const unsigned char*>PyBytes_AS_STRING(data),
+                                 PyBytes_GET_SIZE(data))
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self.feed_ptr(<const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef list feed_ptr(self, const unsigned char* p, Py_ssize_t n):
+        """``feed`` for C callers (the connection core): ``n`` bytes at ``p``."""
+        cdef list out = []
         self.special = 0
         if self.error is not None or self.closed:
             return out
         try:
-            if PyBytes_CheckExact(data):
-                self._parse(<const unsigned char*>PyBytes_AS_STRING(data),
-                            PyBytes_GET_SIZE(data), out)
-            else:
-                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-                try:
-                    self._parse(<const unsigned char*>view.buf, view.len, out)
-                finally:
-                    PyBuffer_Release(&view)
+            self._parse(p, n, out)
         except RemoteProtocolError as exc:
             self.error = exc
             self._release()

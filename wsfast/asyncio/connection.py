@@ -8,15 +8,19 @@ handler's ``on_message`` (callback style: no task, future or queue per message).
 while a batch is being delivered are corked and leave in one write at the end of the batch.
 
 Subclasses (``ServerConnection``, ``ClientConnection``) do the opening handshake and then
-call ``_open``; everything after that lives here.
+call ``_open``; everything after that lives here. The per-read and per-send work (parse a
+read, deliver the batch, queue and flush frames) is ``ConnectionCore``'s, a kernel twin
+chosen by ``wsfast._impl`` (``_speedups/conn.pyx`` or ``_pure/conn.py``); this class
+provides the hooks it calls.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 from collections import deque
-from typing import Any, AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterable, Iterable
 
+from .. import _impl
 from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedOK,
@@ -30,14 +34,19 @@ from .options import ConnectionOptions
 from .timers import get_wheel
 from .writev import direct_socket, send_parts, write_parts
 
-_OPEN = State.OPEN
 _DATA = (str, bytes, bytearray, memoryview)
 # Shared empty placeholders, replaced by a connection's own containers on first use.
 _NO_MESSAGES: deque[Any] = deque(maxlen=0)
 _NO_EXTENSIONS: list[Any] = []
 
 
-class Connection(asyncio.BufferedProtocol):
+if TYPE_CHECKING:
+    from .._pure.conn import ConnectionCore  # the twins have the same fields and methods
+else:
+    ConnectionCore = _impl.connection_core()
+
+
+class Connection(ConnectionCore, asyncio.BufferedProtocol):
     """A WebSocket connection: receive with ``recv()``/``async for``, send with ``send()``.
 
     Attributes after the handshake: ``subprotocol``, ``extensions``, ``request`` (the
@@ -52,25 +61,23 @@ class Connection(asyncio.BufferedProtocol):
 
     # Slots and lazily created containers keep an idle connection small: tens of thousands
     # of them sit on a fan-out server.
+    # (ConnectionCore holds transport, _proto, _messages, _on_message, the cork and flush
+    # flags, last_received and unsent_bytes.)
     __slots__ = (
-        "_opts", "_loop", "_wheel", "_callbacks", "_on_message", "transport", "_proto",
-        "_messages", "_recv_waiter", "_closed", "_closed_exc", "_reading_paused",
-        "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent", "_fragment_lock",
-        "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing", "_deadline", "subprotocol", "extensions",
-        "request", "response", "remote_address", "latency", "last_received", "user_data",
-        "unsent_bytes", "skipped_messages", "_sock",
+        "_opts", "_loop", "_callbacks", "_recv_waiter", "_closed", "_closed_exc",
+        "_reading_paused", "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent",
+        "_fragment_lock", "_deadline", "subprotocol", "extensions", "request", "response",
+        "remote_address", "latency", "user_data", "skipped_messages", "_sock",
     )
 
     def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
         self._opts = options
         self._loop = asyncio.get_running_loop()
-        self._wheel = get_wheel(self._loop)
+        on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
+        # _messages is a real deque once a message is queued
+        self._init_core(get_wheel(self._loop), on_message, _NO_MESSAGES)
         self._callbacks = callbacks
-        self._on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
-        self.transport: asyncio.Transport | None = None
         self._sock: Any = None  # set when send_parts may write to the socket directly
-        self._proto: Protocol | None = None
-        self._messages: deque[Any] = _NO_MESSAGES  # a real deque once a message is queued
         self._recv_waiter: asyncio.Future | None = None
         self._closed = self._loop.create_future()
         self._closed_exc: ConnectionClosed | None = None
@@ -80,10 +87,6 @@ class Connection(asyncio.BufferedProtocol):
         self._pings: dict[bytes, tuple[asyncio.Future | None, float]] | None = None
         self._keepalive_sent: float | None = None
         self._fragment_lock: asyncio.Lock | None = None
-        self._corked = False
-        self._flush_scheduled = False
-        self._corked_bytes = 0  # bytes queued by broadcast() for the deferred flush
-        self._tcp_closing = False
         self._deadline: float | None = None
         self.subprotocol: str | None = None
         self.extensions: list[Any] = _NO_EXTENSIONS
@@ -91,12 +94,8 @@ class Connection(asyncio.BufferedProtocol):
         self.response: Any = None
         self.remote_address: Any = None
         self.latency = 0.0
-        self.last_received = 0.0  # loop.time() of the last bytes received (dead-feed watchdogs)
         self.user_data: Any = None
-        # Delivery accounting: bytes of completed sends that never reached the kernel (the
-        # connection was aborted or closed under them), and broadcasts skipped as too slow.
-        self.unsent_bytes = 0
-        self.skipped_messages = 0
+        self.skipped_messages = 0  # broadcasts skipped as too slow (see broadcast())
 
     @property
     def logger(self) -> Any:
@@ -123,7 +122,7 @@ class Connection(asyncio.BufferedProtocol):
         opts = self._opts
         self.extensions = extensions or _NO_EXTENSIONS
         self.subprotocol = subprotocol
-        self._proto = Protocol(
+        self._attach(Protocol(
             self.side,
             max_size=opts.max_size,
             max_fragments=opts.max_fragments,
@@ -132,7 +131,7 @@ class Connection(asyncio.BufferedProtocol):
             # Queued messages reach the application later; see Protocol's defer_failure.
             defer_failure=self._on_message is None,
             kernels=opts.kernels,
-        )
+        ))
         if opts.ping_interval is not None:
             self._set_deadline(opts.ping_interval)
         else:
@@ -144,49 +143,6 @@ class Connection(asyncio.BufferedProtocol):
 
     def _opened(self) -> None:
         """Hook: the connection is open (start the handler, call on_open...)."""
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        # Every connection of the loop reads into the same buffer: each read is parsed in
-        # buffer_updated before the transport reads again, and the parser copies what it
-        # keeps. Idle connections hold no receive buffer at all.
-        return self._wheel.read_view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._wheel.read_view[:nbytes])
-
-    def data_received(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
-        self.last_received = self._wheel.clock()
-        proto = self._proto
-        if proto is None:
-            self._handshake_data(bytes(data))  # the handshake parser keeps what it is given
-            return
-        items = proto.receive_messages(data)
-        if items:
-            self._corked = True  # sends made while handling this batch leave in one write
-            on_message = self._on_message
-            try:
-                if on_message is None:
-                    self._dispatch_queue(items)
-                else:
-                    try:
-                        for op, payload in items:
-                            if op == OP_TEXT or op == OP_BINARY:
-                                on_message(self, payload, op)
-                            else:
-                                self._control(op, payload)
-                    except Exception as exc:
-                        self._handler_failed(exc)  # a callback raised: 1011, stop this batch
-            finally:
-                self._corked = False
-        if proto._out:
-            self._flush()
-        # Cheap test first: most reads bring neither a close frame nor a violation.
-        if (
-            (proto.close_rcvd is not None or proto.failure is not None)
-            and not self._tcp_closing
-            and proto.close_expected()
-        ):
-            self._closing_handshake_done()
 
     def _handshake_data(self, data: Any) -> None:
         raise NotImplementedError  # each side does its own handshake
@@ -342,24 +298,6 @@ class Connection(asyncio.BufferedProtocol):
 
     # ---------------------------------------------------------------------------- sending
 
-    def send_nowait(self, message: str | bytes | bytearray | memoryview) -> None:
-        """Queue one message for writing without waiting: str as text, bytes-like as binary.
-
-        Never blocks; check ``buffered_amount`` (or use ``await send``) to respect the
-        write limit. Raises ConnectionClosed once the closing handshake has started.
-        """
-        proto = self._proto
-        if proto is None or proto.state is not _OPEN:
-            raise self._closed_error()
-        proto.send_message(message)
-        if not self._corked:
-            if self._messages:
-                # The application has more received messages to handle right away (a
-                # pipelined peer): its next sends join this one in a single write.
-                self._flush_soon()
-            else:
-                self._flush()
-
     async def send(
         self,
         message: str | bytes | bytearray | memoryview | Iterable[Any] | AsyncIterable[Any],
@@ -434,33 +372,12 @@ class Connection(asyncio.BufferedProtocol):
         self._drain_waiters.append(waiter)
         await waiter
 
-    def _flush_soon(self) -> None:
-        """Flush at the latest in the next loop iteration (sooner if a send flushes first)."""
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._wheel.flush_soon([self])
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        self._corked_bytes = 0
-        proto = self._proto
-        transport = self.transport
-        if proto is None or transport is None:
-            return
-        out = proto._out  # proto.data_to_send(), without the call on the hot path
-        if not out:
-            return
-        proto._out = []
-        if transport.is_closing():
-            self.unsent_bytes += sum(map(len, out))
-            return
-        n = len(out)
-        if n == 1:
-            transport.write(out[0])
-        elif self._sock is not None:
-            send_parts(transport, self._sock, out)
+    def _write_parts(self, parts: list[Any]) -> None:
+        """The core's flush of several buffers: straight to the socket where possible."""
+        if self._sock is not None:
+            send_parts(self.transport, self._sock, parts)
         else:
-            write_parts(transport, out)
+            write_parts(self.transport, parts)
 
     @property
     def buffered_amount(self) -> int:

@@ -1,0 +1,216 @@
+"""The connection core twins (``wsfast._speedups.conn`` / ``wsfast._pure.conn``) on a fake
+transport: the same reads, cut anywhere, give the same hook calls and the same bytes written
+from both, with either parser twin under them."""
+from __future__ import annotations
+
+import os
+from collections import deque
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wsfast import _impl
+from wsfast.exceptions import InvalidState
+from wsfast.protocol import Protocol, Side
+
+from .helpers import frame
+from .test_parity import message_frames
+
+SETTINGS = settings(max_examples=120, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def load_core(name: str) -> type:
+    try:
+        return _impl.connection_core(name)
+    except ImportError as exc:
+        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
+            pytest.fail(f"cython connection core required but cannot be imported: {exc}")
+        pytest.skip(f"cython connection core not built: {exc}")
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closing = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def write(self, data) -> None:
+        self.writes.append(bytes(data))
+
+
+class FakeWheel:
+    def __init__(self) -> None:
+        self.read_buffer = bytearray(1 << 16)
+        self.read_view = memoryview(self.read_buffer)
+        self.clock = lambda: 42.0
+        self.flush_requests: list = []
+
+    def flush_soon(self, conns) -> None:
+        self.flush_requests.extend(conns)
+
+
+def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message="echo"):
+    """A core subclass recording every hook call in ``log``; opened on a fresh Protocol."""
+    core = load_core(core_name)
+    kernels = _impl.load(kernels_name) if kernels_name == "python" else load_kernels()
+
+    class Conn(core):  # type: ignore[misc,valid-type]
+        __slots__ = ("log",)
+
+        def _handshake_data(self, data):
+            self.log.append(("handshake", data))
+
+        def _dispatch_queue(self, items):
+            self.log.append(("queue", list(items)))
+
+        def _control(self, op, payload):
+            self.log.append(("control", op, payload if op != -1 else type(payload).__name__))
+
+        def _handler_failed(self, exc):
+            self.log.append(("failed", type(exc).__name__))
+            self._proto.send_close(1011, "")
+
+        def _closing_handshake_done(self):
+            self._tcp_closing = True
+            self.log.append(("closing",))
+
+        def _closed_error(self):
+            return InvalidState("not open")
+
+        def _write_parts(self, parts):
+            self.log.append(("parts", len(parts)))
+            self.transport.write(b"".join(bytes(p) for p in parts))
+
+    def echo(ws, payload, op):
+        ws.log.append(("message", op, payload))
+        if payload in ("raise", b"raise"):
+            raise ValueError("handler")
+        ws.send_nowait(payload)
+
+    conn = Conn()
+    conn.log = []
+    conn._init_core(FakeWheel(), echo if on_message == "echo" else on_message, deque())
+    conn.transport = FakeTransport()
+    conn._attach(Protocol(side, max_size=1 << 20, kernels=kernels))
+    return conn
+
+
+def load_kernels():
+    try:
+        return _impl.load("cython")
+    except ImportError as exc:
+        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
+            pytest.fail(f"cython kernels required but cannot be imported: {exc}")
+        pytest.skip(f"cython kernels not built: {exc}")
+
+
+def read(conn, chunk: bytes) -> None:
+    """What the transport does for one read into the shared buffer."""
+    view = conn.get_buffer(-1)
+    view[: len(chunk)] = chunk
+    conn.buffer_updated(len(chunk))
+
+
+def outcome(conn):
+    proto = conn._proto
+    return conn.log, conn.transport.writes, proto.state, proto.close_rcvd, proto.close_sent
+
+
+PAIRS = [("cython", "cython"), ("cython", "python"), ("python", "cython"), ("python", "python")]
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+@given(data=st.data())
+@SETTINGS
+def test_random_streams_cut_anywhere_match_the_pure_pair(core, kernels, data):
+    messages = data.draw(st.lists(message_frames(client=False), max_size=6))
+    stream = b"".join(b"".join(m) for m in messages)
+    if data.draw(st.booleans()):
+        stream += frame(2, b"raise", key=b"abcd")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0] + cuts, cuts + [len(stream)])]
+    results = []
+    for pair in ((core, kernels), ("python", "python")):
+        conn = make_conn(*pair)
+        for chunk in chunks:
+            if chunk:
+                read(conn, chunk)
+        results.append(outcome(conn))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+def test_a_batch_is_corked_into_one_write(core, kernels):
+    conn = make_conn(core, kernels)
+    read(conn, b"".join(frame(2, b"m%d" % i, key=b"kkkk") for i in range(3)) + frame(1, b"t", key=b"kkkk"))
+    assert ("parts", 4) in conn.log
+    assert conn.transport.writes == [b"".join(frame(2, b"m%d" % i) for i in range(3)) + frame(1, b"t")]
+    read(conn, frame(2, b"one", key=b"kkkk"))  # one frame: a plain write, no parts
+    assert conn.transport.writes[-1] == frame(2, b"one")
+    assert conn.last_received == 42.0
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+def test_sends(core, kernels):
+    conn = make_conn(core, kernels, on_message=None)
+    for message in ("text", b"bin", bytearray(b"ba"), memoryview(b"mv"), "é" * 5000):
+        conn.send_nowait(message)
+    assert conn.transport.writes == [
+        frame(1, b"text"), frame(2, b"bin"), frame(2, b"ba"), frame(2, b"mv"),
+        frame(1, ("é" * 5000).encode())]
+    with pytest.raises(TypeError):
+        conn.send_nowait(1)
+    # Messages waiting in the queue: the send waits for the next loop iteration.
+    conn._messages.append("queued")
+    conn.send_nowait(b"later")
+    assert conn._wheel.flush_requests == [conn] and conn._flush_scheduled
+    conn.send_nowait(b"again")
+    assert conn._wheel.flush_requests == [conn]
+    conn._flush()
+    assert conn.transport.writes[-1] == frame(2, b"later") + frame(2, b"again")
+    assert not conn._flush_scheduled
+    # A closing transport: what was queued is counted, not written.
+    conn._messages.clear()
+    conn.transport.closing = True
+    conn.send_nowait(b"12345")
+    assert conn.unsent_bytes == len(frame(2, b"12345"))
+    conn._proto.send_close(1000, "")
+    with pytest.raises(InvalidState):
+        conn.send_nowait(b"x")
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+def test_client_frames_are_masked(core, kernels):
+    conn = make_conn(core, kernels, side=Side.CLIENT)
+    read(conn, frame(1, b"hello") + frame(2, b"\x00\x01"))
+    out = b"".join(conn.transport.writes)
+    parser = _impl.load("python").parser.Parser(client=False)
+    assert parser.feed(out) == [(1, "hello"), (2, b"\x00\x01")]
+    assert out[1] & 0x80
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+def test_close_handler_error_and_handshake_hooks(core, kernels):
+    conn = make_conn(core, kernels)
+    read(conn, frame(2, b"raise", key=b"abcd"))
+    assert conn.log == [("message", 2, b"raise"), ("failed", "ValueError")]
+    assert conn.transport.writes == [frame(8, (1011).to_bytes(2, "big"))]
+    read(conn, frame(8, (1000).to_bytes(2, "big"), key=b"abcd"))
+    assert conn.log[-2:] == [("control", 8, (1000, "")), ("closing",)]
+    fresh = make_conn(core, kernels)
+    fresh._proto = None
+    fresh.data_received(memoryview(b"GET / HTTP/1.1\r\n"))
+    read(fresh, b"Host: x\r\n")
+    assert fresh.log == [("handshake", b"GET / HTTP/1.1\r\n"), ("handshake", b"Host: x\r\n")]
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+def test_queue_style_gets_the_whole_batch(core, kernels):
+    conn = make_conn(core, kernels, on_message=None)
+    read(conn, frame(1, b"a", key=b"abcd") + frame(9, b"p", key=b"abcd") + frame(2, b"b", key=b"abcd"))
+    assert conn.log == [("queue", [(1, "a"), (9, b"p"), (2, b"b")])]
+    assert conn.transport.writes == [frame(10, b"p")]  # the pong, flushed after the batch

@@ -1,0 +1,181 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""A connection's per-message path, Cython twin of ``wsfast._pure.conn``.
+
+Same fields, methods and hooks as the pure twin (its docstring says who calls what). The
+difference is the calls it saves: a read is parsed straight from the loop's shared receive
+buffer by the C parser (``Parser.feed_ptr``), a plain message is encoded into the
+protocol's outgoing list by the C builder (``append_parts``), and the fields live in C.
+With any other parser or with extensions it takes the same generic path as the pure twin.
+"""
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytes cimport PyBytes_CheckExact
+from cpython.unicode cimport PyUnicode_CheckExact
+
+from .builder cimport append_parts
+from .builder import encode_frame_parts as _c_encode_frame_parts
+from .parser cimport Parser
+
+from wsfast.protocol import State
+
+cdef object _OPEN = State.OPEN
+cdef object _TEXT = 1
+cdef object _BINARY = 2
+cdef object _FIN = True
+cdef object _NO_RSV = 0
+
+
+cdef class ConnectionCore:
+    """The hot half of a connection; see ``wsfast._pure.conn``."""
+
+    def _init_core(self, wheel, on_message, messages):
+        """Set the core's fields; the subclass's ``__init__`` calls this first."""
+        self.transport = None
+        self._proto = None
+        self._parser = None
+        self._out = None
+        self._on_message = on_message
+        self._messages = messages
+        self._corked = False
+        self._flush_scheduled = False
+        self._corked_bytes = 0
+        self._tcp_closing = False
+        self.last_received = 0.0
+        self.unsent_bytes = 0
+        self._wheel = wheel
+        self._clock = wheel.clock
+        self._read_view = wheel.read_view
+        self._read_buffer = wheel.read_buffer
+
+    def _attach(self, proto):
+        """The handshake succeeded: parse with ``proto`` from now on (its parser and its
+        outgoing list are kept here: ``Protocol`` never replaces the list)."""
+        self._proto = proto
+        self._parser = proto._parser
+        self._out = proto._out
+        self._c_parser = type(self._parser) is Parser
+        self._c_send = not proto.extensions and proto._encode_parts is _c_encode_frame_parts
+        self._mask = bool(proto.client)
+
+    # ----------------------------------------------------------------------- receiving
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        # Every connection of the loop reads into the same buffer (see the pure twin).
+        return self._read_view
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        if self._c_parser and self._proto is not None:
+            self.last_received = self._clock()
+            self._deliver((<Parser>self._parser).feed_ptr(
+                <const unsigned char*>PyByteArray_AS_STRING(self._read_buffer), nbytes))
+        else:
+            self.data_received(self._read_view[:nbytes])
+
+    def data_received(self, data):
+        self.last_received = self._clock()
+        if self._proto is None:
+            self._handshake_data(bytes(data))
+            return
+        self._deliver(self._parser.feed(data))
+
+    cdef int _deliver(self, list items) except -1:
+        """Hand a parsed batch to the application, flush, and see whether to close."""
+        cdef object proto = self._proto
+        cdef object parser = self._parser
+        cdef bint slow
+        cdef tuple item
+        cdef object op
+        cdef object on_message
+        if self._c_parser:
+            slow = (<Parser>parser).special or (<Parser>parser).error is not None
+        else:
+            slow = parser.special or parser.error is not None
+        if slow:
+            items = proto._process(items)
+        if items:
+            self._corked = True  # sends made while handling this batch leave in one write
+            on_message = self._on_message
+            try:
+                if on_message is None:
+                    self._dispatch_queue(items)
+                else:
+                    try:
+                        for item in items:
+                            op = item[0]
+                            if op is _BINARY or op is _TEXT or op == 1 or op == 2:
+                                on_message(self, item[1], op)
+                            else:
+                                self._control(op, item[1])
+                    except Exception as exc:
+                        self._handler_failed(exc)  # a callback raised: 1011
+            finally:
+                self._corked = False
+        if self._out:
+            self._flush_c()
+        # A close frame or a violation can only have come with a slow read.
+        if (slow and not self._tcp_closing
+                and (proto.close_rcvd is not None or proto.failure is not None)
+                and proto.close_expected()):
+            self._closing_handshake_done()
+        return 0
+
+    # ------------------------------------------------------------------------- sending
+
+    def send_nowait(self, message):
+        """Queue one message for writing without waiting: str as text, bytes-like as binary.
+
+        Never blocks; check ``buffered_amount`` (or use ``await send``) to respect the
+        write limit. Raises ConnectionClosed once the closing handshake has started.
+        """
+        proto = self._proto
+        if proto is None or proto.state is not _OPEN:
+            raise self._closed_error()
+        if self._c_send and PyBytes_CheckExact(message) and not proto._sending_fragments:
+            append_parts(self._out, _BINARY, message, _FIN, _NO_RSV, self._mask)
+        elif self._c_send and PyUnicode_CheckExact(message) and not proto._sending_fragments:
+            append_parts(self._out, _TEXT, message, _FIN, _NO_RSV, self._mask)
+        else:
+            proto.send_message(message)
+        if not self._corked:
+            if self._messages:
+                # The application has more received messages to handle right away (a
+                # pipelined peer): its next sends join this one in a single write.
+                self._flush_soon()
+            else:
+                self._flush_c()
+
+    def _flush_soon(self):
+        """Flush at the latest in the next loop iteration (sooner if a send flushes first)."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._wheel.flush_soon([self])
+
+    def _flush(self):
+        """Write what the protocol queued, in one write (one ``sendmsg`` for several)."""
+        self._flush_c()
+
+    cdef int _flush_c(self) except -1:
+        cdef list out = self._out
+        cdef list parts
+        cdef object transport = self.transport
+        cdef object buf
+        cdef Py_ssize_t n
+        self._flush_scheduled = False
+        self._corked_bytes = 0
+        if not out or transport is None:
+            return 0
+        if transport.is_closing():
+            n = 0
+            for buf in out:
+                n += len(buf)
+            self.unsent_bytes += n
+            del out[:]
+            return 0
+        if len(out) == 1:
+            buf = out[0]
+            del out[:]
+            transport.write(buf)
+            return 0
+        parts = out[:]
+        del out[:]  # before writing: the list is the protocol's and stays in use
+        self._write_parts(parts)
+        return 0
