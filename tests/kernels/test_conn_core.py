@@ -214,3 +214,34 @@ def test_queue_style_gets_the_whole_batch(core, kernels):
     read(conn, frame(1, b"a", key=b"abcd") + frame(9, b"p", key=b"abcd") + frame(2, b"b", key=b"abcd"))
     assert conn.log == [("queue", [(1, "a"), (9, b"p"), (2, b"b")])]
     assert conn.transport.writes == [frame(10, b"p")]  # the pong, flushed after the batch
+
+
+class FakeFuture:
+    def __init__(self, done: bool = False) -> None:
+        self.result = None
+        self._done = done
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value) -> None:
+        assert not self._done
+        self.result, self._done = value, True
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+def test_a_single_message_goes_straight_to_a_waiting_recv(core, kernels):
+    conn = make_conn(core, kernels, on_message=None)
+    waiter = conn._recv_waiter = FakeFuture()
+    read(conn, frame(1, b"only", key=b"abcd"))
+    assert waiter.result == "only" and conn._recv_waiter is None and conn.log == []
+    # Two messages, a control frame, or a waiter already done: the queue's hook decides.
+    for chunk, waiter in (
+        (frame(2, b"a", key=b"abcd") + frame(2, b"b", key=b"abcd"), FakeFuture()),
+        (frame(9, b"p", key=b"abcd"), FakeFuture()),
+        (frame(2, b"c", key=b"abcd"), FakeFuture(done=True)),
+    ):
+        conn.log.clear()
+        conn._recv_waiter = waiter
+        read(conn, chunk)
+        assert conn.log and conn.log[0][0] == "queue" and conn._recv_waiter is waiter

@@ -175,14 +175,14 @@ async def test_legal_frame_trickled_one_byte_per_read(server, size, monkeypatch)
     from wsfast.asyncio.server import ServerConnection
 
     reads = [0, 0]  # reads, reads of one byte (counters: a list of sizes would be traced)
-    original = ServerConnection.data_received
+    original = ServerConnection.buffer_updated  # every read after the handshake comes here
 
-    def counting(self, data):
+    def counting(self, nbytes):
         reads[0] += 1
-        reads[1] += len(data) == 1
-        return original(self, data)
+        reads[1] += nbytes == 1
+        return original(self, nbytes)
 
-    monkeypatch.setattr(ServerConnection, "data_received", counting)
+    monkeypatch.setattr(ServerConnection, "buffer_updated", counting)
     srv = await server(echo, write_limit=4 * size)
     payload = bytes(range(256)) * (size // 256)
     wire = frame(2, payload)

@@ -27,7 +27,7 @@ class ConnectionCore:
     """The hot half of a connection; see the module docstring for who calls what."""
 
     __slots__ = (
-        "transport", "_proto", "_parser", "_out", "_on_message", "_messages",
+        "transport", "_proto", "_parser", "_out", "_on_message", "_messages", "_recv_waiter",
         "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing", "last_received",
         "unsent_bytes", "_wheel", "_clock", "_read_view",
     )
@@ -40,6 +40,7 @@ class ConnectionCore:
         self._out: list[Any] | None = None  # the protocol's outgoing list, once open
         self._on_message = on_message
         self._messages = messages
+        self._recv_waiter: Any = None  # the future of a recv() waiting for a message
         self._corked = False
         self._flush_scheduled = False
         self._corked_bytes = 0  # bytes queued by broadcast() for the deferred flush
@@ -87,7 +88,16 @@ class ConnectionCore:
             on_message = self._on_message
             try:
                 if on_message is None:
-                    self._dispatch_queue(items)  # type: ignore[attr-defined]
+                    waiter = self._recv_waiter
+                    op = items[0][0]
+                    if (waiter is not None and len(items) == 1
+                            and (op == OP_TEXT or op == OP_BINARY) and not waiter.done()):
+                        # One message and a recv() waiting for it (a request/response
+                        # peer): hand it over without the queue.
+                        self._recv_waiter = None
+                        waiter.set_result(items[0][1])
+                    else:
+                        self._dispatch_queue(items)  # type: ignore[attr-defined]
                 else:
                     try:
                         for op, payload in items:

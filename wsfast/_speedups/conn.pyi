@@ -7,6 +7,7 @@ class ConnectionCore:
     _out: list[Any] | None
     _on_message: Any
     _messages: Any
+    _recv_waiter: Any
     _corked: bool
     _flush_scheduled: bool
     _corked_bytes: int

@@ -35,6 +35,7 @@ cdef class ConnectionCore:
         self._out = None
         self._on_message = on_message
         self._messages = messages
+        self._recv_waiter = None
         self._corked = False
         self._flush_scheduled = False
         self._corked_bytes = 0
@@ -85,6 +86,7 @@ cdef class ConnectionCore:
         cdef tuple item
         cdef object op
         cdef object on_message
+        cdef object waiter
         if self._c_parser:
             slow = (<Parser>parser).special or (<Parser>parser).error is not None
         else:
@@ -96,7 +98,17 @@ cdef class ConnectionCore:
             on_message = self._on_message
             try:
                 if on_message is None:
-                    self._dispatch_queue(items)
+                    waiter = self._recv_waiter
+                    item = items[0]
+                    op = item[0]
+                    if (waiter is not None and len(items) == 1
+                            and (op is _BINARY or op is _TEXT or op == 1 or op == 2)
+                            and not waiter.done()):
+                        # One message and a recv() waiting for it: no queue (pure twin).
+                        self._recv_waiter = None
+                        waiter.set_result(item[1])
+                    else:
+                        self._dispatch_queue(items)
                 else:
                     try:
                         for item in items:

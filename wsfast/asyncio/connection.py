@@ -61,10 +61,10 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
 
     # Slots and lazily created containers keep an idle connection small: tens of thousands
     # of them sit on a fan-out server.
-    # (ConnectionCore holds transport, _proto, _messages, _on_message, the cork and flush
-    # flags, last_received and unsent_bytes.)
+    # (ConnectionCore holds transport, _proto, _messages, _recv_waiter, _on_message, the
+    # cork and flush flags, last_received and unsent_bytes.)
     __slots__ = (
-        "_opts", "_loop", "_callbacks", "_recv_waiter", "_closed", "_closed_exc",
+        "_opts", "_loop", "_callbacks", "_closed", "_closed_exc",
         "_reading_paused", "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent",
         "_fragment_lock", "_deadline", "subprotocol", "extensions", "request", "response",
         "remote_address", "latency", "user_data", "skipped_messages", "_sock",
@@ -78,7 +78,6 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
         self._init_core(get_wheel(self._loop), on_message, _NO_MESSAGES)
         self._callbacks = callbacks
         self._sock: Any = None  # set when send_parts may write to the socket directly
-        self._recv_waiter: asyncio.Future | None = None
         self._closed = self._loop.create_future()
         self._closed_exc: ConnectionClosed | None = None
         self._reading_paused = False
