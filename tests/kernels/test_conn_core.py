@@ -245,3 +245,9 @@ def test_a_single_message_goes_straight_to_a_waiting_recv(core, kernels):
         conn._recv_waiter = waiter
         read(conn, chunk)
         assert conn.log and conn.log[0][0] == "queue" and conn._recv_waiter is waiter
+    # A subclass that watches every message in _dispatch_queue turns the shortcut off.
+    conn.log.clear()
+    conn._direct_recv = False
+    conn._recv_waiter = waiter = FakeFuture()
+    read(conn, frame(2, b"d", key=b"abcd"))
+    assert conn.log == [("queue", [(2, b"d")])] and waiter.result is None

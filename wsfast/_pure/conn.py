@@ -2,25 +2,25 @@
 
 ``ConnectionCore`` is the base of ``wsfast.asyncio.connection.Connection``: it holds what
 every read and every send touches (the protocol, its parser and outgoing list, the cork,
-the transport) and does the work of one read and one send. Everything else about a
-connection (handshake, closing, pings, timers, the queue read by ``recv()``) lives in the
-asyncio layer, which provides the hooks the core calls: ``_handshake_data``,
-``_dispatch_queue``, ``_control``, ``_handler_failed``, ``_closing_handshake_done``,
-``_closed_error`` and ``_write_parts`` (a flush of several buffers).
+the transport, a waiting ``recv()``) and does the work of one read, one send and one
+``recv()``. Everything else about a connection (handshake, closing, pings, timers, the
+message queue's flow control, fragmented sends) lives in the asyncio layer, which provides
+the hooks and fields listed under ``TYPE_CHECKING`` below.
 
 Reads: ``get_buffer`` / ``buffer_updated`` (the loop's shared receive buffer) or
-``data_received``; the parsed batch goes to ``on_message(conn, payload, opcode)`` or to
-``_dispatch_queue``, with sends corked until the batch is done. Sends: ``send_nowait``
-queues frames and ``_flush`` writes them.
+``data_received``; the parsed batch goes to ``on_message(conn, payload, opcode)``, to a
+waiting ``recv()`` or to ``_dispatch_queue``, with sends corked until the batch is done.
+Sends: ``send_nowait`` / ``send`` queue frames and ``_flush`` writes them.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..opcodes import OP_BINARY, OP_TEXT
 from ..protocol import State
 
 _OPEN = State.OPEN
+_DATA = (str, bytes, bytearray, memoryview)
 
 
 class ConnectionCore:
@@ -28,9 +28,28 @@ class ConnectionCore:
 
     __slots__ = (
         "transport", "_proto", "_parser", "_out", "_on_message", "_messages", "_recv_waiter",
-        "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing", "last_received",
-        "unsent_bytes", "_wheel", "_clock", "_read_view",
+        "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing",
+        "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
     )
+
+    if TYPE_CHECKING:
+        # Provided by the subclass (wsfast.asyncio.connection.Connection).
+        _opts: Any
+        _loop: Any
+        _closed_exc: Any
+        _writing_paused: bool
+        _fragment_lock: Any
+
+        def _handshake_data(self, data: Any) -> None: ...
+        def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None: ...
+        def _control(self, op: int, payload: Any) -> None: ...
+        def _handler_failed(self, exc: BaseException) -> None: ...
+        def _closing_handshake_done(self) -> None: ...
+        def _closed_error(self) -> Any: ...
+        def _write_parts(self, parts: list[Any]) -> None: ...
+        def _apply_failure(self) -> None: ...
+        async def _send_fragments(self, fragments: Any) -> None: ...
+        async def drain(self) -> None: ...
 
     def _init_core(self, wheel: Any, on_message: Any, messages: Any) -> None:
         """Set the core's fields; the subclass's ``__init__`` calls this first."""
@@ -41,6 +60,10 @@ class ConnectionCore:
         self._on_message = on_message
         self._messages = messages
         self._recv_waiter: Any = None  # the future of a recv() waiting for a message
+        # A lone message goes straight to a waiting recv(), skipping _dispatch_queue; a
+        # subclass that watches messages there turns this off.
+        self._direct_recv = True
+        self._reading_paused = False  # by the queue's flow control (max_queue)
         self._corked = False
         self._flush_scheduled = False
         self._corked_bytes = 0  # bytes queued by broadcast() for the deferred flush
@@ -75,7 +98,7 @@ class ConnectionCore:
         self.last_received = self._clock()
         proto = self._proto
         if proto is None:
-            self._handshake_data(bytes(data))  # type: ignore[attr-defined]
+            self._handshake_data(bytes(data))
             return
         parser = self._parser
         items = parser.feed(data)
@@ -90,23 +113,23 @@ class ConnectionCore:
                 if on_message is None:
                     waiter = self._recv_waiter
                     op = items[0][0]
-                    if (waiter is not None and len(items) == 1
+                    if (waiter is not None and self._direct_recv and len(items) == 1
                             and (op == OP_TEXT or op == OP_BINARY) and not waiter.done()):
                         # One message and a recv() waiting for it (a request/response
                         # peer): hand it over without the queue.
                         self._recv_waiter = None
                         waiter.set_result(items[0][1])
                     else:
-                        self._dispatch_queue(items)  # type: ignore[attr-defined]
+                        self._dispatch_queue(items)
                 else:
                     try:
                         for op, payload in items:
                             if op == OP_TEXT or op == OP_BINARY:
                                 on_message(self, payload, op)
                             else:
-                                self._control(op, payload)  # type: ignore[attr-defined]
+                                self._control(op, payload)
                     except Exception as exc:
-                        self._handler_failed(exc)  # type: ignore[attr-defined]  # 1011
+                        self._handler_failed(exc)  # 1011
             finally:
                 self._corked = False
         if self._out:
@@ -118,9 +141,56 @@ class ConnectionCore:
             and (proto.close_rcvd is not None or proto.failure is not None)
             and proto.close_expected()
         ):
-            self._closing_handshake_done()  # type: ignore[attr-defined]
+            self._closing_handshake_done()
+
+    async def recv(self) -> str | bytes:
+        """Return the next message: ``str`` for text (``bytes`` when ``decode=False``), ``bytes`` for binary.
+
+        Raises ConnectionClosedOK / ConnectionClosedError once the connection is closed and
+        every message received before the close has been returned.
+        """
+        messages = self._messages
+        if messages:
+            message = messages.popleft()
+            if self._reading_paused and len(messages) <= (self._opts.max_queue or 0) // 4:
+                self._reading_paused = False
+                self.transport.resume_reading()
+            return message  # type: ignore[no-any-return]
+        if self._closed_exc is not None:
+            raise self._closed_exc
+        if self._recv_waiter is not None:
+            raise RuntimeError("another coroutine is already waiting in recv()")
+        if self._proto is not None and self._proto.failure_pending:
+            self._apply_failure()
+        waiter = self._recv_waiter = self._loop.create_future()
+        try:
+            return await waiter  # type: ignore[no-any-return]
+        finally:
+            if self._recv_waiter is waiter:
+                self._recv_waiter = None
 
     # ------------------------------------------------------------------------- sending
+
+    async def send(self, message: Any) -> None:
+        """Send a message and wait while the write buffer is over ``write_limit``.
+
+        An iterable or async iterable of str (or of bytes-like) is sent as one fragmented
+        message, one frame per item; other sends wait until it is complete, so frames of
+        concurrent sends never interleave.
+        """
+        lock = self._fragment_lock
+        if isinstance(message, _DATA):
+            if lock is not None and lock.locked():
+                async with lock:
+                    self.send_nowait(message)
+            else:
+                self.send_nowait(message)
+        elif isinstance(message, dict):
+            raise TypeError("message must be str, bytes-like or an iterable of them, not dict")
+        else:
+            await self._send_fragments(message)
+        if self._writing_paused:
+            await self.drain()
 
     def send_nowait(self, message: Any) -> None:
         """Queue one message for writing without waiting: str as text, bytes-like as binary.
@@ -130,7 +200,7 @@ class ConnectionCore:
         """
         proto = self._proto
         if proto is None or proto.state is not _OPEN:
-            raise self._closed_error()  # type: ignore[attr-defined]
+            raise self._closed_error()
         proto.send_message(message)
         if not self._corked:
             if self._messages:
@@ -165,4 +235,4 @@ class ConnectionCore:
             return
         parts = out[:]
         out.clear()  # before writing: the list is the protocol's and stays in use
-        self._write_parts(parts)  # type: ignore[attr-defined]
+        self._write_parts(parts)

@@ -10,6 +10,8 @@ cdef class ConnectionCore:
     cdef public object _on_message
     cdef public object _messages
     cdef public object _recv_waiter
+    cdef public bint _direct_recv
+    cdef public bint _reading_paused
     cdef public bint _corked
     cdef public bint _flush_scheduled
     cdef public Py_ssize_t _corked_bytes

@@ -22,6 +22,7 @@ cdef object _TEXT = 1
 cdef object _BINARY = 2
 cdef object _FIN = True
 cdef object _NO_RSV = 0
+cdef tuple _DATA = (str, bytes, bytearray, memoryview)
 
 
 cdef class ConnectionCore:
@@ -36,6 +37,8 @@ cdef class ConnectionCore:
         self._on_message = on_message
         self._messages = messages
         self._recv_waiter = None
+        self._direct_recv = True
+        self._reading_paused = False
         self._corked = False
         self._flush_scheduled = False
         self._corked_bytes = 0
@@ -101,7 +104,7 @@ cdef class ConnectionCore:
                     waiter = self._recv_waiter
                     item = items[0]
                     op = item[0]
-                    if (waiter is not None and len(items) == 1
+                    if (waiter is not None and self._direct_recv and len(items) == 1
                             and (op is _BINARY or op is _TEXT or op == 1 or op == 2)
                             and not waiter.done()):
                         # One message and a recv() waiting for it: no queue (pure twin).
@@ -130,7 +133,54 @@ cdef class ConnectionCore:
             self._closing_handshake_done()
         return 0
 
+    async def recv(self):
+        """Return the next message: ``str`` for text (``bytes`` when ``decode=False``), ``bytes`` for binary.
+
+        Raises ConnectionClosedOK / ConnectionClosedError once the connection is closed and
+        every message received before the close has been returned.
+        """
+        messages = self._messages
+        if messages:
+            message = messages.popleft()
+            if self._reading_paused and len(messages) <= (self._opts.max_queue or 0) // 4:
+                self._reading_paused = False
+                self.transport.resume_reading()
+            return message
+        if self._closed_exc is not None:
+            raise self._closed_exc
+        if self._recv_waiter is not None:
+            raise RuntimeError("another coroutine is already waiting in recv()")
+        if self._proto is not None and self._proto.failure_pending:
+            self._apply_failure()
+        waiter = self._recv_waiter = self._loop.create_future()
+        try:
+            return await waiter
+        finally:
+            if self._recv_waiter is waiter:
+                self._recv_waiter = None
+
     # ------------------------------------------------------------------------- sending
+
+    async def send(self, message):
+        """Send a message and wait while the write buffer is over ``write_limit``.
+
+        An iterable or async iterable of str (or of bytes-like) is sent as one fragmented
+        message, one frame per item; other sends wait until it is complete, so frames of
+        concurrent sends never interleave.
+        """
+        lock = self._fragment_lock
+        if isinstance(message, _DATA):
+            if lock is not None and lock.locked():
+                async with lock:
+                    self.send_nowait(message)
+            else:
+                self.send_nowait(message)
+        elif isinstance(message, dict):
+            raise TypeError("message must be str, bytes-like or an iterable of them, not dict")
+        else:
+            await self._send_fragments(message)
+        if self._writing_paused:
+            await self.drain()
 
     def send_nowait(self, message):
         """Queue one message for writing without waiting: str as text, bytes-like as binary.

@@ -108,6 +108,7 @@ class _TrackingClientConnection(ClientConnection):
 
     def __init__(self, options: ConnectionOptions, handshake: ClientHandshake, callbacks: Any = None) -> None:
         super().__init__(options, handshake, callbacks)
+        self._direct_recv = False  # every message must pass _dispatch_queue below
         on_message = self._on_message
         if on_message is not None:
             loop_time = self._loop.time

@@ -34,7 +34,6 @@ from .options import ConnectionOptions
 from .timers import get_wheel
 from .writev import direct_socket, send_parts, write_parts
 
-_DATA = (str, bytes, bytearray, memoryview)
 # Shared empty placeholders, replaced by a connection's own containers on first use.
 _NO_MESSAGES: deque[Any] = deque(maxlen=0)
 _NO_EXTENSIONS: list[Any] = []
@@ -61,11 +60,11 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
 
     # Slots and lazily created containers keep an idle connection small: tens of thousands
     # of them sit on a fan-out server.
-    # (ConnectionCore holds transport, _proto, _messages, _recv_waiter, _on_message, the
-    # cork and flush flags, last_received and unsent_bytes.)
+    # (ConnectionCore holds transport, _proto, _messages, _recv_waiter, _reading_paused,
+    # _on_message, the cork and flush flags, last_received and unsent_bytes.)
     __slots__ = (
         "_opts", "_loop", "_callbacks", "_closed", "_closed_exc",
-        "_reading_paused", "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent",
+        "_writing_paused", "_drain_waiters", "_pings", "_keepalive_sent",
         "_fragment_lock", "_deadline", "subprotocol", "extensions", "request", "response",
         "remote_address", "latency", "user_data", "skipped_messages", "_sock",
     )
@@ -80,7 +79,6 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
         self._sock: Any = None  # set when send_parts may write to the socket directly
         self._closed = self._loop.create_future()
         self._closed_exc: ConnectionClosed | None = None
-        self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future] | None = None
         self._pings: dict[bytes, tuple[asyncio.Future | None, float]] | None = None
@@ -260,32 +258,6 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
 
     # -------------------------------------------------------------------------- receiving
 
-    async def recv(self) -> str | bytes:
-        """Return the next message: ``str`` for text (``bytes`` when ``decode=False``), ``bytes`` for binary.
-
-        Raises ConnectionClosedOK / ConnectionClosedError once the connection is closed and
-        every message received before the close has been returned.
-        """
-        messages = self._messages
-        if messages:
-            message = messages.popleft()
-            if self._reading_paused and len(messages) <= (self._opts.max_queue or 0) // 4:
-                self._reading_paused = False
-                self.transport.resume_reading()  # type: ignore[union-attr]
-            return message
-        if self._closed_exc is not None:
-            raise self._closed_exc
-        if self._recv_waiter is not None:
-            raise RuntimeError("another coroutine is already waiting in recv()")
-        if self._proto is not None and self._proto.failure_pending:
-            self._apply_failure()
-        waiter = self._recv_waiter = self._loop.create_future()
-        try:
-            return await waiter
-        finally:
-            if self._recv_waiter is waiter:
-                self._recv_waiter = None
-
     def __aiter__(self) -> "Connection":
         return self
 
@@ -296,30 +268,6 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             raise StopAsyncIteration from None
 
     # ---------------------------------------------------------------------------- sending
-
-    async def send(
-        self,
-        message: str | bytes | bytearray | memoryview | Iterable[Any] | AsyncIterable[Any],
-    ) -> None:
-        """Send a message and wait while the write buffer is over ``write_limit``.
-
-        An iterable or async iterable of str (or of bytes-like) is sent as one fragmented
-        message, one frame per item; other sends wait until it is complete, so frames of
-        concurrent sends never interleave.
-        """
-        lock = self._fragment_lock
-        if isinstance(message, _DATA):
-            if lock is not None and lock.locked():
-                async with lock:
-                    self.send_nowait(message)
-            else:
-                self.send_nowait(message)
-        elif isinstance(message, dict):
-            raise TypeError("message must be str, bytes-like or an iterable of them, not dict")
-        else:
-            await self._send_fragments(message)
-        if self._writing_paused:
-            await self.drain()
 
     async def _send_fragments(self, fragments: Iterable[Any] | AsyncIterable[Any]) -> None:
         if self._fragment_lock is None:
