@@ -11,8 +11,8 @@ Raw asyncio protocol on uvloop (falls back to asyncio), no WebSocket library:
   expected size, their header bytes are checked in C with strided slices
   (``data[0:end:frame_len]``), so the per-frame Python cost disappears for small messages.
 
-Modes: ``pingpong``, ``pipelined``, ``broadcast``, ``handshakes``, ``idle-memory``
-(see README.md). Prints one JSON object on stdout; with ``--server-pid`` it also reports the
+Modes: ``pingpong`` (``--spin``: a busy-polling generator, see ``run_pingpong_spin``),
+``pipelined``, ``broadcast``, ``handshakes``, ``idle-memory`` (see README.md). Prints one JSON object on stdout; with ``--server-pid`` it also reports the
 server's CPU time (``/proc/PID/stat`` utime+stime) next to its own (``time.process_time``)
 over the same window, which is how the generator proves it is not the bottleneck.
 
@@ -645,6 +645,74 @@ async def run_stream(args, pipelined: bool) -> dict:
     return res
 
 
+def run_pingpong_spin(args, g: "Gen") -> dict:
+    """``--mode pingpong --spin``: one round trip at a time from a busy-polling generator.
+
+    The default ping-pong generator sleeps in epoll between sending a message and its echo,
+    so every round trip also pays the generator's own wake-up, the same for every server,
+    which squeezes their ratios towards 1. Here the generator owns its core and never
+    sleeps: a blocking ``sendall`` of the pre-built frame, then ``recv(MSG_DONTWAIT)`` in a
+    loop until the echo is in. The server is unchanged (it still sleeps and wakes), so the
+    rate is the server's wake-up and work plus loopback. The first ``VERIFY`` echoes are
+    read and compared in full (header and payload); after that they are received with
+    ``MSG_TRUNC``, which makes the kernel discard the bytes without copying them and return
+    their count, and a round trip ends once the echo's length has arrived.
+    """
+    if args.ca is not None or args.deflate:
+        raise SystemExit("--spin is for plain ws:// without --deflate")
+    [(s, _)] = open_raw(args, "/", 1, g)
+    s.setblocking(True)  # sendall blocks; every recv passes MSG_DONTWAIT itself
+    frame = g.frame
+    echo = header(g.op, len(g.payload), False) + g.payload
+    buf = memoryview(bytearray(len(echo)))
+    clock = time.perf_counter
+    n = len(echo)
+
+    def receive(flags: int) -> None:
+        """Poll until one echo (``n`` bytes) is in: kept in ``buf``, or discarded (MSG_TRUNC)."""
+        got = 0
+        deadline = clock() + args.timeout
+        while got < n:
+            try:
+                k = s.recv_into(buf[got:], n - got, flags)
+            except BlockingIOError:
+                if clock() > deadline:
+                    raise TimeoutError("no echo within --timeout") from None
+                continue
+            if not k:
+                raise ConnectionError("server closed the connection")
+            got += k
+
+    for _ in range(VERIFY):
+        s.sendall(frame)
+        receive(socket.MSG_DONTWAIT)
+        if buf != echo:
+            raise ConnectionError(f"echo differs from the message sent: {bytes(buf[:16]).hex()}...")
+    flags = socket.MSG_DONTWAIT | socket.MSG_TRUNC
+
+    def trips(seconds: float) -> int:
+        count = 0
+        end = clock() + seconds
+        while clock() < end:
+            s.sendall(frame)
+            receive(flags)
+            count += 1
+        return count
+
+    trips(args.warmup)
+    w0 = Window(args.server_pid)
+    count = trips(args.duration)
+    w1 = Window(args.server_pid)
+    s.close()
+    res = w0.until(w1)
+    res.update(count=count, value=count / res["elapsed"], unit="msg/s", spin=True, verified=VERIFY)
+    return res
+
+
+# --spin: echoes checked in full before the count-only (MSG_TRUNC) round trips
+VERIFY = 3
+
+
 def open_raw(args, path: str, count: int, gen: "Gen", batch: int = 256, deflate: bool = False):
     """Blocking connect + upgrade of ``count`` plain sockets (in batches, so the server's
     accept queue never overflows); returns [(socket, FrameCounter)], sockets non-blocking.
@@ -961,6 +1029,8 @@ def parse_args(argv=None):
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("--no-rcvlowat", dest="rcvlowat", action="store_false",
                    help="pipelined: wake on every byte instead of on inflight/4 echoes (SO_RCVLOWAT)")
+    p.add_argument("--spin", action="store_true",
+                   help="pingpong: a busy-polling generator on a plain socket (see run_pingpong_spin)")
     p.add_argument("--ca", default=None,
                    help="connect with TLS (wss://), trusting only the CA in this PEM file")
     p.add_argument("--deflate", action="store_true",
@@ -978,6 +1048,8 @@ def parse_args(argv=None):
 
 async def amain(args) -> dict:
     if args.mode == "pingpong":
+        if args.spin:
+            return run_pingpong_spin(args, Gen(args))
         return await run_stream(args, False)
     if args.mode == "pipelined":
         return await run_stream(args, True)

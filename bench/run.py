@@ -60,6 +60,7 @@ FULL_CASES = [
     "pingpong-64b-bin", "pingpong-64b-text", "pingpong-1k-bin", "pingpong-1k-text",
     "pingpong-64k-bin", "pingpong-64k-text", "pingpong-1m-bin", "pingpong-1m-text",
     "pingpong-64b-bin-c16",
+    "pingpong-64b-bin-spin", "pingpong-64k-bin-spin", "pingpong-1m-bin-spin",
     "broadcast-1000", "broadcast-10000",
     "handshakes",
     "idle-1000", "idle-10000",
@@ -79,7 +80,8 @@ class Case:
 
 
 def parse_case(name: str) -> Case:
-    """``pipelined-64b-bin[-c4][-k16]``, ``pingpong-1k-text``, ``broadcast-1000[-m50]``,
+    """``pipelined-64b-bin[-c4][-k16]``, ``pingpong-1k-text[-spin]`` (busy-polling generator),
+    ``broadcast-1000[-m50]``,
     ``handshakes[-c8]``, ``idle-1000``, ``idle-1000-echo`` (each connection echoes one 1 KiB
     text message before the RSS is read)."""
     parts = name.split("-")
@@ -95,6 +97,8 @@ def parse_case(name: str) -> Case:
                 args += ["--conns", extra[1:]]
             elif extra[0] == "k" and extra[1:].isdigit():
                 args += ["--inflight", extra[1:]]
+            elif extra == "spin" and mode == "pingpong":
+                args += ["--spin"]
             else:
                 raise ValueError(f"bad case {name!r}: unknown suffix {extra!r}")
         return Case(name, mode, args)

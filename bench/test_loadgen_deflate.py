@@ -109,9 +109,14 @@ def test_fails_when_server_refuses_deflate(case_name):
 
 class FakeDeflateServer:
     """Accepts permessage-deflate in the handshake, then echoes every message's payload as
-    it arrived (still compressed) with RSV1 clear: a server that doesn't really do deflate."""
+    it arrived (still compressed) with RSV1 clear: a server that doesn't really do deflate.
 
-    def __init__(self):
+    ``extension=False``: a plain server (no extension in the answer); ``corrupt=True``: the
+    first payload byte of every echo is flipped (bench/test_loadgen_spin.py)."""
+
+    def __init__(self, extension: bool = True, corrupt: bool = False):
+        self.extension = extension
+        self.corrupt = corrupt
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.thread = threading.Thread(target=self.serve, daemon=True)
@@ -125,8 +130,7 @@ class FakeDeflateServer:
                 return
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
-    @staticmethod
-    def handle(conn):
+    def handle(self, conn):
         with conn:
             buf = b""
             while b"\r\n\r\n" not in buf:
@@ -138,9 +142,10 @@ class FakeDeflateServer:
             key = next(l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
                        if l.lower().startswith(b"sec-websocket-key:"))
             accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            ext = (b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+                   if self.extension else b"")
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n"
-                         b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n")
+                         b"Sec-WebSocket-Accept: " + accept + b"\r\n" + ext + b"\r\n")
             while True:
                 while True:
                     hl, ln, _ = loadgen._frame_header(buf)
@@ -152,6 +157,8 @@ class FakeDeflateServer:
                     buf += chunk
                 mask, body = buf[hl:hl + 4], buf[hl + 4:hl + 4 + ln]
                 payload = loadgen.mask_bytes(body, mask)
+                if self.corrupt and payload:
+                    payload = bytes([payload[0] ^ 1]) + payload[1:]
                 conn.sendall(loadgen.header(buf[0] & 0x0F, ln, False) + payload)
                 buf = buf[hl + 4 + ln:]
 

@@ -2,7 +2,8 @@
 # The README's test command: sets everything up, then runs every test leg.
 #   1. the whole suite with the Cython extension built, each kernel/protocol test on both twins;
 #   2. a leg where the extension is not built at all (a pure install of the package);
-#   3. the Autobahn|Testsuite conformance run (both modes, both twins) when available.
+#   3. the Autobahn|Testsuite conformance run (both modes, both twins) when available;
+# plus the benchmark harness's own tests, mypy, fuzzing, sanitizers and packaging.
 # Usage: scripts/test.sh [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$
 
 echo "=== leg 2: suite on a pure install (extension not built) ==="
 bash scripts/test-pure.sh
+
+echo "=== benchmark harness: the load generator's checking modes (no timings) ==="
+.venv/bin/python -m pytest -q -p no:cacheprovider bench/test_loadgen_deflate.py bench/test_loadgen_spin.py
 
 echo "=== types: mypy on the package ==="
 .venv/bin/python -m mypy

@@ -229,9 +229,7 @@ class ConnectionCore:
             out.clear()
             return
         if len(out) == 1:
-            buf = out[0]
-            out.clear()
-            transport.write(buf)
+            transport.write(out.pop())
             return
         parts = out[:]
         out.clear()  # before writing: the list is the protocol's and stays in use

@@ -233,9 +233,7 @@ cdef class ConnectionCore:
             del out[:]
             return 0
         if len(out) == 1:
-            buf = out[0]
-            del out[:]
-            transport.write(buf)
+            transport.write(out.pop())  # (pop: no slice object, unlike del out[:])
             return 0
         parts = out[:]
         del out[:]  # before writing: the list is the protocol's and stays in use
