@@ -43,9 +43,17 @@ def connection_core(implementation: str | None = None) -> type:
     The asyncio ``Connection`` derives from it. It is not one of the module-level kernels
     because it imports ``wsfast.protocol``, which imports this module.
     """
-    package = {"cython": "wsfast._speedups", "python": "wsfast._pure"}[
-        implementation or IMPLEMENTATION]
-    return importlib.import_module(f"{package}.conn").ConnectionCore  # type: ignore[no-any-return]
+    name = implementation or IMPLEMENTATION
+    package = {"cython": "wsfast._speedups", "python": "wsfast._pure"}[name]
+    try:
+        module = importlib.import_module(f"{package}.conn")
+    except ImportError:
+        if implementation is not None or name == "python":
+            raise
+        # An install whose kernels compiled but whose core did not (auto build mode):
+        # the pure core runs on the compiled kernels.
+        module = importlib.import_module("wsfast._pure.conn")
+    return module.ConnectionCore  # type: ignore[no-any-return]
 
 
 def available() -> list[str]:

@@ -251,3 +251,17 @@ def test_a_single_message_goes_straight_to_a_waiting_recv(core, kernels):
     conn._recv_waiter = waiter = FakeFuture()
     read(conn, frame(2, b"d", key=b"abcd"))
     assert conn.log == [("queue", [(2, b"d")])] and waiter.result is None
+
+
+def test_chosen_core_falls_back_to_the_pure_one(monkeypatch):
+    """Kernels compiled, core not (auto build mode): the default core is the pure one; an
+    explicit request for the Cython core still fails."""
+    import sys
+
+    import wsfast._pure.conn as pure
+
+    monkeypatch.setattr(_impl, "IMPLEMENTATION", "cython")
+    monkeypatch.setitem(sys.modules, "wsfast._speedups.conn", None)  # import raises ImportError
+    assert _impl.connection_core() is pure.ConnectionCore
+    with pytest.raises(ImportError):
+        _impl.connection_core("cython")
