@@ -21,13 +21,15 @@ SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def load_core(name: str) -> type:
+def built(load, name: str):
+    """``load(name)``; when the Cython twin is not built, skipped (failed under
+    WSFAST_REQUIRE_EXTENSIONS=1) as in tests/conftest.py's ``load_impl``."""
     try:
-        return _impl.connection_core(name)
+        return load(name)
     except ImportError as exc:
         if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-            pytest.fail(f"cython connection core required but cannot be imported: {exc}")
-        pytest.skip(f"cython connection core not built: {exc}")
+            pytest.fail(f"{name} twin required but cannot be imported: {exc}")
+        pytest.skip(f"{name} twin not built: {exc}")
 
 
 class FakeTransport:
@@ -55,8 +57,8 @@ class FakeWheel:
 
 def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message="echo"):
     """A core subclass recording every hook call in ``log``; opened on a fresh Protocol."""
-    core = load_core(core_name)
-    kernels = _impl.load(kernels_name) if kernels_name == "python" else load_kernels()
+    core = built(_impl.connection_core, core_name)
+    kernels = built(_impl.load, kernels_name)
 
     class Conn(core):  # type: ignore[misc,valid-type]
         __slots__ = ("log",)
@@ -97,15 +99,6 @@ def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message
     conn.transport = FakeTransport()
     conn._attach(Protocol(side, max_size=1 << 20, kernels=kernels))
     return conn
-
-
-def load_kernels():
-    try:
-        return _impl.load("cython")
-    except ImportError as exc:
-        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-            pytest.fail(f"cython kernels required but cannot be imported: {exc}")
-        pytest.skip(f"cython kernels not built: {exc}")
 
 
 def read(conn, chunk: bytes) -> None:
