@@ -105,8 +105,7 @@ cdef class ConnectionCore:
                     item = items[0]
                     op = item[0]
                     if (waiter is not None and self._direct_recv and len(items) == 1
-                            and (op is _BINARY or op is _TEXT or op == 1 or op == 2)
-                            and not waiter.done()):
+                            and (op == 1 or op == 2) and not waiter.done()):
                         # One message and a recv() waiting for it: no queue (pure twin).
                         self._recv_waiter = None
                         waiter.set_result(item[1])
@@ -116,7 +115,7 @@ cdef class ConnectionCore:
                     try:
                         for item in items:
                             op = item[0]
-                            if op is _BINARY or op is _TEXT or op == 1 or op == 2:
+                            if op == 1 or op == 2:  # text, binary
                                 on_message(self, item[1], op)
                             else:
                                 self._control(op, item[1])
@@ -191,10 +190,12 @@ cdef class ConnectionCore:
         proto = self._proto
         if proto is None or proto.state is not _OPEN:
             raise self._closed_error()
-        if self._c_send and PyBytes_CheckExact(message) and not proto._sending_fragments:
-            append_parts(self._out, _BINARY, message, _FIN, _NO_RSV, self._mask)
-        elif self._c_send and PyUnicode_CheckExact(message) and not proto._sending_fragments:
-            append_parts(self._out, _TEXT, message, _FIN, _NO_RSV, self._mask)
+        # bytes and str go to the C builder; bytearray, memoryview, extensions, a fragmented
+        # message in progress and type errors take the protocol's own path
+        opcode = (_BINARY if PyBytes_CheckExact(message)
+                  else _TEXT if PyUnicode_CheckExact(message) else None)
+        if opcode is not None and self._c_send and not proto._sending_fragments:
+            append_parts(self._out, opcode, message, _FIN, _NO_RSV, self._mask)
         else:
             proto.send_message(message)
         if not self._corked:
