@@ -16,7 +16,6 @@ next one supersedes it anyway), so one lagging client never delays the tick.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
@@ -24,11 +23,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-try:
-    import wsfast
-except ImportError:  # run from a source checkout without an install: use the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    import wsfast
+# The examples are scripts, not a package: put examples/ on the path for common.py, which
+# also makes wsfast importable from a source checkout without an install.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import example_parser, run, serve_beside  # noqa: E402
+
+import wsfast  # noqa: E402
 
 SPEED = 5.0  # world units per second at full input
 WORLD = 100.0  # the world is a WORLD x WORLD square
@@ -107,22 +107,11 @@ class Game:
 
 async def main(host: str, port: int, rate: float) -> None:
     game = Game(rate)
-    loop_task = asyncio.create_task(game.run())
-    async with wsfast.serve(game.handler, host, port) as server:
-        print(f"game: {rate:g} ticks/s on ws://{host}:{server.port()}/", flush=True)
-        try:
-            await server.serve_forever()
-        finally:
-            loop_task.cancel()
+    await serve_beside(game.handler, host, port, game.run(), f"game: {rate:g} ticks/s")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8002)
+    parser = example_parser(__doc__, port=8002)
     parser.add_argument("--rate", type=float, default=30.0)
     args = parser.parse_args()
-    try:
-        asyncio.run(main(args.host, args.port, args.rate))
-    except KeyboardInterrupt:
-        pass
+    run(main(args.host, args.port, args.rate))

@@ -18,7 +18,6 @@ megabytes of autotuned socket buffers.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -28,11 +27,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-try:
-    import wsfast
-except ImportError:  # run from a source checkout without an install: use the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    import wsfast
+# The examples are scripts, not a package: put examples/ on the path for common.py, which
+# also makes wsfast importable from a source checkout without an install.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import example_parser, run, serve_beside  # noqa: E402
+
+import wsfast  # noqa: E402
 
 
 def default_symbols(count: int) -> list[str]:
@@ -112,23 +112,13 @@ class Ticker:
 
 async def main(host: str, port: int, symbols: int, interval: float) -> None:
     ticker = Ticker(default_symbols(symbols))
-    producer = asyncio.create_task(ticker.run(interval))
-    async with wsfast.serve(ticker.handler, host, port) as server:
-        print(f"ticker: {symbols} symbols every {interval}s on ws://{host}:{server.port()}/?symbols=...", flush=True)
-        try:
-            await server.serve_forever()
-        finally:
-            producer.cancel()
+    await serve_beside(ticker.handler, host, port, ticker.run(interval),
+                       f"ticker: {symbols} symbols every {interval}s", path="/?symbols=...")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
+    parser = example_parser(__doc__, port=8001)
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.05)
     args = parser.parse_args()
-    try:
-        asyncio.run(main(args.host, args.port, args.symbols, args.interval))
-    except KeyboardInterrupt:
-        pass
+    run(main(args.host, args.port, args.symbols, args.interval))
