@@ -1,7 +1,8 @@
 """A deliberately minimal WebSocket peer for tests that need to misbehave on the wire.
 
-It writes exactly the bytes a test gives it (raw frames, partial handshakes, no pongs) and
-reads frames back without any of wsfast's own code, so it can't hide wsfast's bugs.
+It writes exactly the bytes a test gives it (raw frames from tests/rawframes.py, partial
+handshakes, no pongs) and reads frames back without any of wsfast's own code, so it can't
+hide wsfast's bugs.
 """
 from __future__ import annotations
 
@@ -9,24 +10,11 @@ import asyncio
 import base64
 import os
 import struct
+import sys
 
-
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bool = True, rsv: int = 0) -> bytes:
-    """Encode one frame by hand (masked, as a client sends, unless ``mask=False``)."""
-    first = (0x80 if fin else 0) | rsv | opcode
-    n = len(payload)
-    mask_bit = 0x80 if mask else 0
-    if n < 126:
-        header = struct.pack("!BB", first, mask_bit | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, mask_bit | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, mask_bit | 127, n)
-    if not mask:
-        return header + payload
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return header + key + masked
+# tests/, for rawframes (pytest puts it on the path too, for tests/conftest.py).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rawframes import frame  # noqa: E402,F401  (the tests import frame from here)
 
 
 def handshake_request(path: str = "/", host: str = "127.0.0.1", extra: str = "") -> bytes:

@@ -1,9 +1,10 @@
 """Hostile peers and measuring tools for the reliability tests (no wsfast code on the wire).
 
-``frame`` encodes any frame by hand, lies included (a declared length without the body,
-reserved bits, unmasked). ``Raw`` is a TCP client that writes exactly what a test gives it,
-parses the server's answer itself, and can reset the connection (SO_LINGER 0) or stop
-reading. ``fd_count``, ``rss`` and ``Traced`` measure what a server in this process holds.
+``frame`` (from tests/rawframes.py) encodes any frame by hand, lies included (a declared
+length without the body, reserved bits, unmasked). ``Raw`` is a TCP client that writes
+exactly what a test gives it, parses the server's answer itself, and can reset the
+connection (SO_LINGER 0) or stop reading. ``fd_count``, ``rss`` and ``Traced`` measure
+what a server in this process holds.
 """
 from __future__ import annotations
 
@@ -13,44 +14,15 @@ import gc
 import os
 import socket
 import struct
+import sys
 import time
 import tracemalloc
 
+# tests/, for rawframes: soak.py imports this module outside pytest.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rawframes import frame  # noqa: E402,F401  (the tests import frame from here)
+
 LOOPBACK = "127.0.0.1"
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    mask: bool = True,
-    rsv: int = 0,
-    length: int | None = None,
-    key: bytes | None = None,
-) -> bytes:
-    """One frame as raw bytes; ``length`` overrides the declared payload length."""
-    n = len(payload) if length is None else length
-    first = (0x80 if fin else 0) | rsv | opcode
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack("!BB", first, bit | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", first, bit | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, bit | 127, n)
-    if not mask:
-        return head + payload
-    key = key if key is not None else os.urandom(4)
-    return head + key + xor(payload, key)
-
-
-def xor(data: bytes, key: bytes) -> bytes:
-    if not data:
-        return b""
-    n = len(data)
-    k = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
 
 
 def close_payload(code: int, reason: bytes = b"") -> bytes:
