@@ -24,3 +24,17 @@ def build_request(
     fields = [(n, v) for n, v in fields if n.lower() not in dropped] + list(add)
     lines = [start_line] + [f"{n}: {v}".encode("latin-1") for n, v in fields]
     return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def feed_in_two(parser, feed, data: bytes, split: int):
+    """Give ``data`` to ``feed`` (a method of ``parser``) in two reads cut at ``split``, as a
+    connection would: the second read only when the first gave no result.
+
+    Returns the result and the bytes handed on behind the handshake: ``parser.leftover``, plus
+    the second read when it was not needed (the caller gives later reads to the WebSocket
+    protocol, after leftover).
+    """
+    result = feed(data[:split])
+    if result is None:
+        return feed(data[split:]), parser.leftover
+    return result, parser.leftover + data[split:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hs_util import RFC_ACCEPT, RFC_KEY, build_request
+from hs_util import RFC_ACCEPT, RFC_KEY, build_request, feed_in_two
 
 from wsfast.exceptions import (
     HeadersTooLarge,
@@ -178,12 +178,7 @@ def test_server_receives_request_split_at_every_byte_with_frame_once():
     data = client.data_to_send() + FRAME
     for split in range(len(data) + 1):
         server = ServerHandshake()
-        request = server.receive_data(data[:split])
-        if request is None:
-            request = server.receive_data(data[split:])
-            handed_on = server.leftover
-        else:
-            handed_on = server.leftover + data[split:]
+        request, handed_on = feed_in_two(server, server.receive_data, data, split)
         assert handed_on == FRAME
         assert server.accept(request).headers["Sec-WebSocket-Accept"] == accept_key(client.key)
         with pytest.raises(InvalidState):
@@ -199,12 +194,7 @@ def test_client_receives_response_split_at_every_byte():
         fresh = ClientHandshake("example.com", 80, "/", subprotocols=["chat"])
         fresh.key = client.key
         fresh.data_to_send()
-        result = fresh.receive_data(data[:split])
-        if result is None:
-            result = fresh.receive_data(data[split:])
-            handed_on = fresh.leftover
-        else:
-            handed_on = fresh.leftover + data[split:]
+        result, handed_on = feed_in_two(fresh, fresh.receive_data, data, split)
         assert result.status_code == 101 and fresh.subprotocol == "chat"
         assert handed_on == FRAME
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hs_util import build_request
+from hs_util import build_request, feed_in_two
 
 from wsfast.exceptions import HeadersTooLarge, InvalidMessage, InvalidState
 from wsfast.headers import Headers
@@ -36,13 +36,7 @@ def test_request_split_at_every_byte_with_pipelined_frame():
     expected = RequestParser().feed(data)
     for split in range(len(data) + 1):
         parser = RequestParser()
-        request = parser.feed(data[:split])
-        if request is None:
-            request = parser.feed(data[split:])
-            handed_on = parser.leftover
-        else:
-            # The caller gives later reads to the WebSocket protocol, after leftover.
-            handed_on = parser.leftover + data[split:]
+        request, handed_on = feed_in_two(parser, parser.feed, data, split)
         assert request == expected
         assert handed_on == FRAME
         with pytest.raises(InvalidState):  # the rest goes to the WebSocket protocol

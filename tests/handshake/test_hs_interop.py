@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from hs_util import feed_in_two
 
 websockets = pytest.importorskip("websockets")
 from websockets.client import ClientProtocol  # noqa: E402
@@ -94,12 +95,7 @@ def test_websockets_request_split_at_every_byte():
     data = request_data + masked
     for split in range(len(data) + 1):
         server = ServerHandshake()
-        request = server.receive_data(data[:split])
-        if request is None:
-            request = server.receive_data(data[split:])
-            handed_on = server.leftover
-        else:
-            handed_on = server.leftover + data[split:]
+        request, handed_on = feed_in_two(server, server.receive_data, data, split)
         assert handed_on == masked
         server.accept(request)
 
