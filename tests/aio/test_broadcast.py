@@ -7,13 +7,20 @@ import wsfast
 from rawpeer import RawPeer, wait_until
 
 
-async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
+def holding_handler():
+    """A server handler that appends each connection to a list and holds it open until it
+    closes; returns the handler and the list."""
     conns = []
 
     async def handler(ws):
         conns.append(ws)
         await ws.wait_closed()
 
+    return handler, conns
+
+
+async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
+    handler, conns = holding_handler()
     server = await serve_ws(handler)
     clients = [await connect_ws(server.uri, compression=None) for _ in range(20)]
     await wait_until(lambda: len(conns) >= 20)
@@ -29,12 +36,7 @@ async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
 
 
 async def test_broadcast_with_deflate_connections(serve_ws, connect_ws):
-    conns = []
-
-    async def handler(ws):
-        conns.append(ws)
-        await ws.wait_closed()
-
+    handler, conns = holding_handler()
     server = await serve_ws(handler)
     clients = [await connect_ws(server.uri) for _ in range(5)] + [
         await connect_ws(server.uri, compression=None) for _ in range(5)
@@ -48,12 +50,7 @@ async def test_broadcast_with_deflate_connections(serve_ws, connect_ws):
 
 
 async def test_slow_subscriber_is_skipped_and_memory_bounded(serve_ws, connect_ws):
-    conns = []
-
-    async def handler(ws):
-        conns.append(ws)
-        await ws.wait_closed()
-
+    handler, conns = holding_handler()
     write_limit = 64 * 1024
     server = await serve_ws(handler, write_limit=write_limit)
     slow = await RawPeer.connect(server.port())
@@ -81,12 +78,7 @@ async def test_slow_subscriber_is_skipped_and_memory_bounded(serve_ws, connect_w
 
 
 async def test_slow_subscriber_closed_with_1013(serve_ws):
-    conns = []
-
-    async def handler(ws):
-        conns.append(ws)
-        await ws.wait_closed()
-
+    handler, conns = holding_handler()
     server = await serve_ws(handler, write_limit=16384)
     slow = await RawPeer.connect(server.port())
     slow.writer.transport.pause_reading()
@@ -139,12 +131,7 @@ async def test_broadcast_shared_compressor(serve_ws, connect_ws):
     """With a shared compressor, a broadcast is compressed once and the same bytes go to all."""
     from wsfast.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
-    conns = []
-
-    async def handler(ws):
-        conns.append(ws)
-        await ws.wait_closed()
-
+    handler, conns = holding_handler()
     server = await serve_ws(handler, compression=ServerPerMessageDeflateFactory(shared_compressor=True))
     clients = [await connect_ws(server.uri) for _ in range(6)]
     await wait_until(lambda: len(conns) >= 6)
