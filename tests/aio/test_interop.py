@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 import websockets
 from aiohttp import web
+from echoes import echo_until
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
@@ -17,12 +18,20 @@ import wsfast
 BIG = bytes(range(256)) * 4096  # 1 MiB
 
 
-async def wsfast_echo(ws):
-    async for message in ws:
-        if message == "close-me":
-            await ws.close(4002, "as asked")
-            return
-        await ws.send(message)
+wsfast_echo = echo_until("close-me", 4002, "as asked")
+
+
+async def exchange(ws):
+    """Text, binary, a fragmented text and 1 MiB through an echo server: each comes back whole
+    (``ws`` is a websockets or a wsfast client: their send and recv agree)."""
+    await ws.send("text ☃")
+    assert await ws.recv() == "text ☃"
+    await ws.send(b"\x00\xff")
+    assert await ws.recv() == b"\x00\xff"
+    await ws.send(["frag", "ment", "ed"])
+    assert await ws.recv() == "fragmented"
+    await ws.send(BIG)
+    assert await ws.recv() == BIG
 
 
 # ------------------------------------------------------------- peers' clients -> wsfast
@@ -32,14 +41,7 @@ async def wsfast_echo(ws):
 async def test_websockets_client(serve_ws, compression):
     server = await serve_ws(wsfast_echo, max_size=2 << 20)
     async with ws_connect(server.uri, max_size=2 << 20, compression=compression) as ws:
-        await ws.send("text ☃")
-        assert await ws.recv() == "text ☃"
-        await ws.send(b"\x00\xff")
-        assert await ws.recv() == b"\x00\xff"
-        await ws.send(["frag", "ment", "ed"])
-        assert await ws.recv() == "fragmented"
-        await ws.send(BIG)
-        assert await ws.recv() == BIG
+        await exchange(ws)
         latency = await (await ws.ping())
         assert latency >= 0
         await ws.send("close-me")
@@ -83,13 +85,7 @@ async def test_aiohttp_client(serve_ws):
 
 
 async def websockets_server():
-    async def handler(ws):
-        async for message in ws:
-            if message == "close-me":
-                await ws.close(4003, "peer says bye")
-                return
-            await ws.send(message)
-
+    handler = echo_until("close-me", 4003, "peer says bye")
     async with ws_serve(handler, "127.0.0.1", 0, max_size=2 << 20) as server:
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/"
@@ -133,14 +129,7 @@ async def test_wsfast_client_against_peer(peer_uri, connect_ws, compression):
     uri = peer_uri
     async with connect_ws(uri, max_size=2 << 20, compression=compression) as ws:
         assert bool(ws.extensions) == (compression == "deflate")
-        await ws.send("text ☃")
-        assert await ws.recv() == "text ☃"
-        await ws.send(b"\x00\xff")
-        assert await ws.recv() == b"\x00\xff"
-        await ws.send(["frag", "ment", "ed"])
-        assert await ws.recv() == "fragmented"
-        await ws.send(BIG)
-        assert await ws.recv() == BIG
+        await exchange(ws)
         assert await ws.ping() >= 0
         await ws.send("close-me")
         with pytest.raises(wsfast.ConnectionClosed) as info:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from echoes import echo_until
 
 import wsfast
 from wsfast.cli import bench as cli_bench
@@ -26,12 +27,7 @@ async def run_cli(*args: str, stdin: bytes = b"", timeout: float = 20) -> tuple[
     return proc.returncode, out.decode(), err.decode()
 
 
-async def echo(ws):
-    async for message in ws:
-        if message == "quit":
-            await ws.close(4001, "server says bye")
-            return
-        await ws.send(message)
+echo = echo_until("quit", 4001, "server says bye")
 
 
 class Client:
