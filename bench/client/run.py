@@ -200,6 +200,67 @@ def print_tables(summary: dict, sizes: list[str]) -> None:
                       f"  {v['client_cpu_us'] or 0:6.1f}")
 
 
+def spread(raw: list[dict], clients: list[str], schemes: list[str], sizes: list[str]) -> dict:
+    """Per-round ratios to the baseline clients: {scheme: {client: {key: [ratios]}}}.
+
+    Each round runs every client once, back to back, so a ratio taken within one round
+    pairs runs that saw the same machine: its spread over rounds is the noise band the
+    medians above sit in. Keys: ``rate@SIZE`` and ``cpu@SIZE`` (to picows), ``cpu-ws@SIZE``
+    (to picows-ws) and ``p99`` (each round's own histogram, to picows').
+    """
+    out: dict = {}
+    for scheme in schemes:
+        by = {(r["client"], r["round"]): r for r in raw
+              if r.get("scheme") == scheme and "error" not in r}
+        rounds = sorted({rnd for _, rnd in by})
+        out[scheme] = {}
+        for client in clients:
+            ratios: dict[str, list[float]] = {}
+
+            def add(key: str, mine: float | None, base: float | None) -> None:
+                if mine is not None and base:
+                    ratios.setdefault(key, []).append(mine / base)
+
+            for rnd in rounds:
+                r, pic, pws = by.get((client, rnd)), by.get(("picows", rnd)), by.get(("picows-ws", rnd))
+                if r is None:
+                    continue
+                for size in sizes:
+                    v = r["rate"].get(size, {})
+                    if pic is not None and size in pic["rate"]:
+                        add(f"rate@{size}", v.get("rate"), pic["rate"][size]["rate"])
+                        add(f"cpu@{size}", v.get("client_cpu_us"), pic["rate"][size]["client_cpu_us"])
+                    if pws is not None and size in pws["rate"]:
+                        add(f"cpu-ws@{size}", v.get("client_cpu_us"), pws["rate"][size]["client_cpu_us"])
+                if pic is not None and r.get("latency", {}).get("samples") and pic.get("latency", {}).get("samples"):
+                    add("p99", hdr(r["latency"]["samples"]).get_value_at_percentile(99),
+                        hdr(pic["latency"]["samples"]).get_value_at_percentile(99))
+            out[scheme][client] = ratios
+    return out
+
+
+def print_spread(spreads: dict, sizes: list[str]) -> None:
+    def band(values: list[float] | None) -> str:
+        if not values:
+            return f"{'-':>16}"
+        return f"{min(values):4.2f} {statistics.median(values):4.2f} {max(values):4.2f}".rjust(16)
+
+    for scheme, per in spreads.items():
+        print(f"\n## {scheme}:// ratios within each round: min median max over rounds")
+        print("rate and cpu to picows, cpu-ws to picows-ws (coroutine clients), p99 to picows")
+        head = f"{'client':18}" + "".join(
+            f" | {z + 'B rate':>16} {z + 'B cpu':>16} {z + 'B cpu-ws':>16}" for z in sizes) + f" | {'p99':>16}"
+        print(head)
+        for client, ratios in per.items():
+            if client in ("picows", "picows-ws") or not ratios:
+                continue
+            line = f"{client:18}"
+            for size in sizes:
+                line += (f" | {band(ratios.get(f'rate@{size}'))} {band(ratios.get(f'cpu@{size}'))}"
+                         f" {band(ratios.get(f'cpu-ws@{size}'))}")
+            print(line + f" | {band(ratios.get('p99'))}")
+
+
 def plot(summary: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -277,6 +338,9 @@ def main() -> None:
                 proc.wait(5)
     summary = summarize(raw, clients, schemes, sizes)
     print_tables(summary, sizes)
+    summary_spread = spread(raw, clients, schemes, sizes)
+    if args.rounds > 1:
+        print_spread(summary_spread, sizes)
     busy = [r["machine_busy"] for r in raw if "machine_busy" in r]
     if busy:
         print(f"\nmachine busy (both CPUs, every process) while clients ran: median {statistics.median(busy):.0%} "
@@ -288,7 +352,8 @@ def main() -> None:
             if "latency" in r:
                 r["latency"]["samples_count"] = len(r["latency"].pop("samples"))
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "summary": summary, "raw": raw}, f, indent=1)
+            json.dump({"meta": meta, "summary": summary, "spread": summary_spread, "raw": raw},
+                      f, indent=1)
     if args.plot:
         plot(summary, args.plot)
         print(f"plot: {args.plot}")
