@@ -23,26 +23,17 @@ def kernels(impl_name):
 
 
 @pytest.fixture
-async def server(impl_name):
-    """``srv = await server(handler, **options)``; ``srv.port()`` is its port."""
+async def server(serve_ws):
+    """``srv = await server(handler, **options)``; ``srv.port()`` is its port.
+
+    It is ``serve_ws`` (tests/conftest.py: the test's implementation, ``ws_close_timeout``,
+    closed at teardown), handed out once the loop's timer wheel exists.
+    """
     import asyncio
 
-    import wsfast
     from wsfast.asyncio.timers import get_wheel
 
     # The loop's shared timer wheel (and whatever per-loop buffers it owns) exists before a
     # test measures memory: it is allocated once per loop, not per connection.
     get_wheel(asyncio.get_running_loop())
-    started = []
-
-    async def start(handler, **kwargs):
-        kwargs.setdefault("implementation", impl_name)
-        kwargs.setdefault("close_timeout", 2)
-        srv = await wsfast.serve(handler, "127.0.0.1", 0, **kwargs)
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.close()
-        await srv.wait_closed()
+    return serve_ws
