@@ -27,13 +27,7 @@ _runner = None
 def hub() -> wsfast.Hub:
     global _hub
     if _hub is None:
-        url = os.environ.get("BENCH_REDIS")
-        broker = None
-        if url:
-            from wsfast.brokers.redis import RedisBroker
-
-            broker = RedisBroker(url, max_pending=1_000_000)
-        _hub = wsfast.Hub(broker)
+        _hub = wsfast.Hub.from_url(os.environ.get("BENCH_REDIS"), max_pending=1_000_000)
     return _hub
 
 

@@ -25,13 +25,8 @@ _hub = None
 def hub() -> wsfast.Hub:
     global _hub
     if _hub is None:
-        url = os.environ.get("WSFAST_TEST_REDIS")
-        broker = None
-        if url:
-            from wsfast.brokers.redis import RedisBroker
-
-            broker = RedisBroker(url, backoff_initial=0.05, backoff_max=0.5, health_check_interval=1.0)
-        _hub = wsfast.Hub(broker)
+        _hub = wsfast.Hub.from_url(os.environ.get("WSFAST_TEST_REDIS"), backoff_initial=0.05,
+                                   backoff_max=0.5, health_check_interval=1.0)
     return _hub
 
 

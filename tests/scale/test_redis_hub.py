@@ -177,6 +177,20 @@ async def test_overflow_counts_as_undelivered(redis_server):
     assert hub.broker_status() == "closed"
 
 
+async def test_hub_from_url_picks_the_broker(redis_server):
+    local = wsfast.Hub.from_url(None, on_full="close", max_pending=1)  # options unused
+    assert type(local.broker).__name__ == "LocalBroker" and local.on_full == "close"
+    assert wsfast.Hub.from_url("").broker_status() == "local"
+    hub = wsfast.Hub.from_url(redis_server.url, max_pending=0, backoff_initial=0.05)
+    assert type(hub.broker).__name__ == "RedisBroker"
+    assert (hub.broker.url, hub.broker.max_pending, hub.broker.backoff_initial) == (
+        redis_server.url, 0, 0.05)
+    await hub.broker.wait_connected(10)
+    hub.publish("x", "m")
+    assert hub.broker.undelivered == 1  # max_pending=0 reached the broker
+    await hub.aclose()
+
+
 # ------------------------------------------------------------- several server processes
 
 

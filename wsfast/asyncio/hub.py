@@ -55,6 +55,21 @@ class Hub:
         self.broker.attach(self)
         _live_hubs.add(self)
 
+    @classmethod
+    def from_url(cls, url: str | None, *, on_full: str = "skip", **broker_options: Any) -> "Hub":
+        """A Hub on ``RedisBroker(url, **broker_options)`` when ``url`` is set, else on the
+        ``LocalBroker`` (``broker_options`` are then ignored).
+
+        For applications that take their broker from configuration, e.g.
+        ``Hub.from_url(os.environ.get("REDIS_URL"))``: the same code runs on one process or on
+        many. Needs the ``redis`` extra only when a URL is given.
+        """
+        if not url:
+            return cls(on_full=on_full)
+        from ..brokers.redis import RedisBroker
+
+        return cls(RedisBroker(url, **broker_options), on_full=on_full)
+
     def subscribe(self, conn: Any, topic: str) -> None:
         """Add ``conn`` to ``topic``'s subscribers."""
         if conn.closed:
