@@ -1,7 +1,8 @@
 """WebSocket frames encoded by hand, without any of wsfast's code, lies included.
 
-Shared by the raw peers of the tests (tests/aio/rawpeer.py, tests/reliability/relpeer.py)
-and the fuzz seed corpus (fuzz/make_corpus.py); they put this folder on ``sys.path``.
+Shared by the raw peers of the tests (tests/aio/rawpeer.py, tests/reliability/relpeer.py),
+the kernel tests (tests/kernels/helpers.py) and the fuzz seed corpus (fuzz/make_corpus.py);
+they put this folder on ``sys.path`` (pytest does it for the test packages).
 """
 from __future__ import annotations
 
@@ -39,10 +40,11 @@ def frame(
     return head + key + xor(payload, key)
 
 
-def xor(data: bytes, key: bytes) -> bytes:
-    """``data`` masked (or unmasked) with the 4-byte ``key``."""
+def xor(data: bytes, key: bytes, phase: int = 0) -> bytes:
+    """``data`` masked (or unmasked) with the 4-byte ``key``, starting at key index ``phase``."""
     if not data:
         return b""
     n = len(data)
+    key = key[phase:] + key[:phase]
     k = (key * (n // 4 + 1))[:n]
     return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")

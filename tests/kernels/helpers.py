@@ -1,29 +1,19 @@
-"""Hand-written frame encoder for the kernel tests (independent of the builder under test)."""
+"""Frame helpers for the kernel tests: the hand-written encoder of ``tests/rawframes.py``
+(independent of the builder under test), unmasked unless a key is given."""
 from __future__ import annotations
 
-import struct
+import rawframes
+from rawframes import xor
 
-
-def xor(data: bytes, key: bytes, phase: int = 0) -> bytes:
-    """Reference masking, one byte at a time."""
-    return bytes(b ^ key[(phase + i) % 4] for i, b in enumerate(data))
+__all__ = ["xor", "frame", "feed_all", "err_sig"]
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0,
           key: bytes | None = None, length: int | None = None) -> bytes:
-    """A frame as raw bytes. ``length`` overrides the declared length (for limit tests)."""
-    n = len(payload) if length is None else length
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    m = 0x80 if key is not None else 0
-    if n < 126:
-        head = bytes([b0, m | n])
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, m | 127, n)
-    if key is not None:
-        return head + key + xor(payload, key)
-    return head + payload
+    """A frame as raw bytes, masked with ``key`` if one is given. ``length`` overrides the
+    declared length (for limit tests)."""
+    return rawframes.frame(opcode, payload, fin=fin, mask=key is not None, rsv=rsv,
+                           length=length, key=key)
 
 
 def feed_all(parser, chunks) -> tuple[list, object]:
