@@ -109,34 +109,6 @@ class WsfastCallbacks:
         await self.ws.close()
 
 
-class WsfastCoroutine:
-    """wsfast coroutine style: ``await ws.send(m); await ws.recv()``."""
-
-    def __init__(self, implementation: str, aiofastnet: bool | None = None) -> None:
-        self.impl = implementation
-        self.afn = aiofastnet
-
-    async def open(self, uri: str, ctx: ssl.SSLContext | None) -> None:
-        import wsfast
-
-        kw = {"ssl": ctx} if ctx is not None else {}
-        if self.afn is not None:
-            kw["use_aiofastnet"] = self.afn
-        self.ws = await wsfast.connect(
-            uri, compression=None, ping_interval=None, max_size=MAX_SIZE,
-            implementation=self.impl, **kw,
-        )
-
-    async def pingpong(self, run: Run, payload: bytes) -> None:
-        await pingpong_coroutine(run, self.ws.send, self.ws.recv, payload)
-
-    async def paced(self, run: Run, payload: bytes, interval: float) -> None:
-        await paced_coroutine(run, self.ws.send, self.ws.recv, payload, interval)
-
-    async def close(self) -> None:
-        await self.ws.close()
-
-
 async def paced_callback(run: Run, send: Any, install: Any, interval: float) -> None:
     """Paced round trips for the callback-style drivers (see ``paced_coroutine``).
 
@@ -244,7 +216,8 @@ class Picows:
 
 
 class Coroutine:
-    """A websockets-style client: ``send``/``recv`` coroutines."""
+    """A websockets-style client: ``send``/``recv`` coroutines (websockets, picows.websockets;
+    subclasses open other libraries' connections of the same shape)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -265,6 +238,25 @@ class Coroutine:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class WsfastCoroutine(Coroutine):
+    """wsfast coroutine style: ``await ws.send(m); await ws.recv()``."""
+
+    def __init__(self, implementation: str, aiofastnet: bool | None = None) -> None:
+        self.impl = implementation
+        self.afn = aiofastnet
+
+    async def open(self, uri: str, ctx: ssl.SSLContext | None) -> None:
+        import wsfast
+
+        kw = {"ssl": ctx} if ctx is not None else {}
+        if self.afn is not None:
+            kw["use_aiofastnet"] = self.afn
+        self.ws = await wsfast.connect(
+            uri, compression=None, ping_interval=None, max_size=MAX_SIZE,
+            implementation=self.impl, **kw,
+        )
 
 
 class Aiohttp:
