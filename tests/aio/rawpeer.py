@@ -10,11 +10,9 @@ import asyncio
 import base64
 import os
 import struct
-import sys
 
-# tests/, for rawframes (pytest puts it on the path too, for tests/conftest.py).
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rawframes import frame  # noqa: E402,F401  (the tests import frame from here)
+# tests/ is on sys.path under pytest (for tests/conftest.py); the tests import frame from here.
+from rawframes import frame  # noqa: F401
 
 
 def handshake_request(path: str = "/", host: str = "127.0.0.1", extra: str = "") -> bytes:
