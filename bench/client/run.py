@@ -213,6 +213,8 @@ def spread(raw: list[dict], clients: list[str], schemes: list[str], sizes: list[
         by = {(r["client"], r["round"]): r for r in raw
               if r.get("scheme") == scheme and "error" not in r}
         rounds = sorted({rnd for _, rnd in by})
+        p99 = {key: hdr(r["latency"]["samples"]).get_value_at_percentile(99)
+               for key, r in by.items() if r.get("latency", {}).get("samples")}
         out[scheme] = {}
         for client in clients:
             ratios: dict[str, list[float]] = {}
@@ -232,9 +234,7 @@ def spread(raw: list[dict], clients: list[str], schemes: list[str], sizes: list[
                         add(f"cpu@{size}", v.get("client_cpu_us"), pic["rate"][size]["client_cpu_us"])
                     if pws is not None and size in pws["rate"]:
                         add(f"cpu-ws@{size}", v.get("client_cpu_us"), pws["rate"][size]["client_cpu_us"])
-                if pic is not None and r.get("latency", {}).get("samples") and pic.get("latency", {}).get("samples"):
-                    add("p99", hdr(r["latency"]["samples"]).get_value_at_percentile(99),
-                        hdr(pic["latency"]["samples"]).get_value_at_percentile(99))
+                add("p99", p99.get((client, rnd)), p99.get(("picows", rnd)))
             out[scheme][client] = ratios
     return out
 
