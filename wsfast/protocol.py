@@ -234,9 +234,10 @@ class Protocol:
     def _close_received(self, code: int, reason: str) -> None:
         self.close_rcvd = (code, reason)
         if self.close_sent is None:
-            # Echo the status code, as RFC 6455 5.5.1 suggests; 1005 means "none" on the wire.
+            # Echo the status code and reason, as RFC 6455 5.5.1 suggests and as websockets and
+            # Node's ws do (a browser's CloseEvent then shows both); 1005 means "none" on the wire.
             self.close_rcvd_then_sent = True
-            self._queue_close(None if code == 1005 else code, "")
+            self._queue_close(None if code == 1005 else code, reason)
         if self.state is State.OPEN:
             self.state = State.CLOSING
 

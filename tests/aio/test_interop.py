@@ -50,20 +50,23 @@ async def test_websockets_client(serve_ws, compression):
         assert info.value.rcvd.code == 4002 and info.value.rcvd.reason == "as asked"
 
 
-async def test_websockets_client_closes(serve_ws):
-    codes = []
+@pytest.mark.parametrize("code, reason", [(4005, "client bye"), (4001, "bye ★")])
+async def test_websockets_client_closes(serve_ws, code, reason):
+    """websockets closes first: wsfast's handler sees its code and reason, and the answer echoes
+    both back (websockets' ``close_rcvd``), as websockets and Node's ws answer."""
+    seen: asyncio.Future = asyncio.get_running_loop().create_future()
 
     async def handler(ws):
         try:
             await ws.recv()
         except wsfast.ConnectionClosed as exc:
-            codes.append((exc.code, exc.reason))
+            seen.set_result((exc.code, exc.reason))
 
     server = await serve_ws(handler)
     async with ws_connect(server.uri) as ws:
-        await ws.close(4005, "client bye")
-    await asyncio.sleep(0.05)
-    assert codes == [(4005, "client bye")]
+        await ws.close(code, reason)
+    assert (ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason) == (code, reason)
+    assert await asyncio.wait_for(seen, 30) == (code, reason), "wsfast's handler never saw the close"
 
 
 async def test_aiohttp_client(serve_ws):
@@ -146,3 +149,37 @@ async def test_wsfast_client_closes_peer(peer_uri, connect_ws):
     await ws.close(1000, "done")
     assert ws.state is wsfast.State.CLOSED
     assert ws.close_code == 1000
+
+
+async def test_wsfast_client_close_is_echoed_by_websockets(connect_ws):
+    """wsfast closes first with code and reason: websockets' server sees both and echoes both."""
+    seen: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        await ws.wait_closed()
+        seen.set_result((ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason))
+
+    async with ws_serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        ws = await connect_ws(f"ws://127.0.0.1:{port}/")
+        await ws.close(4001, "bye ★")
+        assert ws.state is wsfast.State.CLOSED
+        assert (ws.close_code, ws.close_reason) == (4001, "bye ★")  # websockets' echo
+        assert await asyncio.wait_for(seen, 30) == (4001, "bye ★"), "websockets' handler never saw the close"
+
+
+async def test_wsfast_client_echoes_server_close(connect_ws):
+    """A websockets server closes first: the wsfast client's answer carries its code and reason."""
+    answer: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        await ws.close(4001, "bye ★")
+        answer.set_result((ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason))
+
+    async with ws_serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect_ws(f"ws://127.0.0.1:{port}/") as ws:
+            with pytest.raises(wsfast.ConnectionClosed) as info:
+                await ws.recv()
+            assert (info.value.code, info.value.reason) == (4001, "bye ★")
+        assert await asyncio.wait_for(answer, 30) == (4001, "bye ★"), "websockets never got the answer"

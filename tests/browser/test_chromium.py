@@ -33,7 +33,7 @@ def _implementations():
     return names
 
 
-async def handler(ws):
+async def handler(ws, seen_closes):
     path = ws.request.path
     if path == "/echo":
         async for message in ws:
@@ -42,6 +42,8 @@ async def handler(ws):
         await ws.close(4001, "bye from wsfast ☃")
     else:
         await ws.wait_closed()
+        if path == "/wait":
+            seen_closes.append((ws.close_code, ws.close_reason))
 
 
 def process_request(connection, request):
@@ -58,6 +60,7 @@ class ServerThread(threading.Thread):
         self.implementation = implementation
         self.ready = threading.Event()
         self.negotiated: list[str] = []
+        self.closes: list[tuple[int | None, str | None]] = []  # what /wait's handler saw
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -65,7 +68,7 @@ class ServerThread(threading.Thread):
     async def _main(self) -> None:
         async def recording_handler(ws):
             self.negotiated.append(ws.response.headers.get("Sec-WebSocket-Extensions", ""))
-            await handler(ws)
+            await handler(ws, self.closes)
 
         self.loop = asyncio.get_running_loop()
         self.stop = asyncio.Event()
@@ -107,7 +110,7 @@ def driver():
 def test_chromium_websocket(driver, implementation):
     server = ServerThread(implementation)
     server.start()
-    assert server.ready.wait(10)
+    assert server.ready.wait(60), "the wsfast server thread did not start listening within 60 s"
     try:
         driver.get(f"http://127.0.0.1:{server.port}/")
         deadline = time.monotonic() + 60
@@ -117,7 +120,7 @@ def test_chromium_websocket(driver, implementation):
             if results and results.get("done"):
                 break
             time.sleep(0.1)
-        assert results and results.get("done"), results
+        assert results and results.get("done"), f"the page did not finish its scenarios in 60 s: {results}"
         assert "error" not in results, results
         assert results["text"] is True
         assert results["binary"] is True
@@ -125,6 +128,14 @@ def test_chromium_websocket(driver, implementation):
         assert results["thousand"] is True
         assert results["protocol"] == "v2.wsfast"
         assert results["close"] == {"code": 4001, "reason": "bye from wsfast ☃", "wasClean": True}
+        # The browser's close(4001, "bye ★"): wsfast saw it and echoed code and reason.
+        assert results["browserClose"] == {"code": 4001, "reason": "bye ★", "wasClean": True}
+        # The handler records the close once its connection has ended, which may be just after
+        # the browser's CloseEvent: wait for that event, not for time.
+        deadline = time.monotonic() + 30
+        while not server.closes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.closes == [(4001, "bye ★")], f"the server's handler saw {server.closes}"
         # Chromium offers permessage-deflate; wsfast negotiated it.
         assert "permessage-deflate" in results["extensions"]
         assert all("permessage-deflate" in ext for ext in server.negotiated)

@@ -97,7 +97,8 @@ def test_control_frames_between_fragments(server):
 def test_peer_initiated_close(server):
     server.receive_data(client_frame(8, struct.pack("!H", 4001) + "bye ☃".encode()))
     assert server.events_received() == [CloseReceived(4001, "bye ☃")]
-    assert sent(server) == [(8, True, struct.pack("!H", 4001))]
+    # The answer echoes the code and the reason, as websockets and Node's ws do.
+    assert sent(server) == [(8, True, struct.pack("!H", 4001) + "bye ☃".encode())]
     assert server.state is State.CLOSING
     assert server.close_expected()
     assert (server.close_code, server.close_reason) == (4001, "bye ☃")
