@@ -1,0 +1,72 @@
+"""``rpc.serve`` and ``rpc.connect``: a wsfast server or client whose connections are peers."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable, Mapping
+
+from ..asyncio.client import connect as ws_connect
+from ..asyncio.server import serve as ws_serve
+from .peer import Peer
+
+_PEER_OPTIONS = ("on_message", "timeout", "method_timeout", "max_concurrency", "max_queued",
+                 "max_outgoing", "max_batch", "stream_window", "max_collect", "expose_errors")
+
+
+def _split(options: dict[str, Any]) -> dict[str, Any]:
+    return {name: options.pop(name) for name in _PEER_OPTIONS if name in options}
+
+
+def serve(methods: Mapping[str, Callable[..., Any]], host: str | None = None, port: int | None = None, *,
+          on_connect: Callable[[Peer], Any] | None = None, **options: Any) -> Any:
+    """``wsfast.serve`` with a ``Peer`` on every connection; await it or ``async with`` it.
+
+    ``on_connect(peer)`` runs when a connection opens (a coroutine runs beside the peer, so
+    it may ``await peer.call(...)`` the client). Peer options (``timeout``,
+    ``max_concurrency``, ``on_message``...) go to each ``Peer``; the rest to ``wsfast.serve``.
+    """
+    peer_options = _split(options)
+
+    async def handler(ws: Any) -> None:
+        peer = Peer(ws, methods, **peer_options)
+        task = None
+        if on_connect is not None:
+            result = on_connect(peer)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+        try:
+            await peer.run()
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+
+    return ws_serve(handler, host, port, **options)
+
+
+class connect:
+    """``async with rpc.connect(uri, methods) as peer``: a wsfast client with a running peer.
+
+    Also ``peer = await rpc.connect(...)`` (then ``await peer.close()``). Peer options go to
+    the ``Peer``, the rest to ``wsfast.connect``.
+    """
+
+    def __init__(self, uri: str, methods: Mapping[str, Callable[..., Any]] | None = None, **options: Any) -> None:
+        self._peer_options = _split(options)
+        self._connect = ws_connect(uri, **options)
+        self._methods = methods
+        self.peer: Peer | None = None
+
+    async def _open(self) -> Peer:
+        ws = await self._connect
+        self.peer = Peer(ws, self._methods, **self._peer_options).start()
+        return self.peer
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Peer:
+        return await self._open()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self.peer is not None:
+            await self.peer.close()
