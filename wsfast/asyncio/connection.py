@@ -381,7 +381,11 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             if waiter is None:  # the keepalive ping
                 self._keepalive_sent = None
                 if self._opts.ping_interval is not None and self._proto.state is State.OPEN:  # type: ignore[union-attr]
+                    # The next ping is due ping_interval after this one was sent: earlier than
+                    # the ping_timeout deadline the wheel holds when the interval is shorter,
+                    # so the wheel must file it again (it only re-files deadlines moved later).
                     self._deadline = sent + self._opts.ping_interval
+                    self._wheel.schedule(self)
             elif not waiter.done():
                 waiter.set_result(rtt)
             if key == payload:
