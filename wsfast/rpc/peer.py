@@ -284,6 +284,7 @@ class Peer:
         try:
             recv = ws.recv
             receive = self._receive
+            burst = 0
             while True:
                 try:
                     message = await recv()
@@ -295,6 +296,13 @@ class Peer:
                     await plain
                 if len(self._queue) > self.max_queued:
                     await self._wait_for_queue()
+                # While received messages are queued, recv() does not suspend and the
+                # connection defers its writes to the next loop iteration: every few
+                # messages, let them be written so that the write limit can take effect.
+                burst += 1
+                if burst >= 16:
+                    burst = 0
+                    await asyncio.sleep(0)
                 if ws.buffered_amount:
                     await ws.drain()
         finally:
@@ -660,7 +668,7 @@ class Peer:
                 return
             self._invoke(func, name, inner, True, id, batch, _Credit(window))
             return
-        target = params.get("id") if type(params) is dict else None
+        target = params.get("id", _MISSING) if type(params) is dict else _MISSING
         if method == "$/item" and type(params) is dict:
             stream = self._streams.get(target) if type(target) in _ID_TYPES else None
             if stream is None or not stream._push(params.get("item")):
