@@ -13,6 +13,7 @@ import struct
 
 # tests/ is on sys.path under pytest (for tests/conftest.py); the tests import frame from here.
 from rawframes import frame  # noqa: F401
+from waiting import HANG, wait_for
 
 
 def handshake_request(path: str = "/", host: str = "127.0.0.1", extra: str = "") -> bytes:
@@ -44,18 +45,20 @@ class RawPeer:
     def send(self, data: bytes) -> None:
         self.writer.write(data)
 
-    async def read_frame(self, timeout: float = 5) -> tuple[int, bytes]:
+    async def read_frame(self, timeout: float = HANG) -> tuple[int, bytes]:
         """Read one (unmasked, server) frame: (opcode, payload). Fin and RSV are ignored."""
-        async with asyncio.timeout(timeout):
-            b0, b1 = await self.reader.readexactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
-            elif n == 127:
-                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
-            return b0 & 0x0F, await self.reader.readexactly(n)
+        return await wait_for(self._read_frame(), "a frame from the server", timeout)
 
-    async def read_close(self, timeout: float = 5) -> tuple[int, bytes]:
+    async def _read_frame(self) -> tuple[int, bytes]:
+        b0, b1 = await self.reader.readexactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+        elif n == 127:
+            (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+        return b0 & 0x0F, await self.reader.readexactly(n)
+
+    async def read_close(self, timeout: float = HANG) -> tuple[int, bytes]:
         """Read frames until a close frame; return (code, reason bytes)."""
         while True:
             opcode, payload = await self.read_frame(timeout)
@@ -63,19 +66,15 @@ class RawPeer:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 return code, payload[2:]
 
-    async def at_eof(self, timeout: float = 5) -> bool:
+    async def at_eof(self, timeout: float = HANG) -> bool:
         """True once the server closed the TCP connection (reads and drops anything left)."""
-        async with asyncio.timeout(timeout):
+
+        async def drain() -> None:
             while await self.reader.read(65536):
                 pass
+
+        await wait_for(drain(), "the server to close the TCP connection", timeout)
         return True
 
     def close(self) -> None:
         self.writer.close()
-
-
-async def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Poll ``predicate()`` until it is true; fail the test after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(interval)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 
 import wsfast
-from rawpeer import RawPeer, wait_until
+from rawpeer import RawPeer
+from waiting import wait_for, wait_until
 
 
 def holding_handler():
@@ -23,7 +24,7 @@ async def test_broadcast_reaches_every_open_connection(serve_ws, connect_ws):
     handler, conns = holding_handler()
     server = await serve_ws(handler)
     clients = [await connect_ws(server.uri, compression=None) for _ in range(20)]
-    await wait_until(lambda: len(conns) >= 20)
+    await wait_until(lambda: len(conns) >= 20, "20 server handlers to start")
     result = wsfast.broadcast(server.connections, "to all ☃")
     assert result.sent == 20 and result.skipped == 0
     for c in clients:
@@ -41,7 +42,7 @@ async def test_broadcast_with_deflate_connections(serve_ws, connect_ws):
     clients = [await connect_ws(server.uri) for _ in range(5)] + [
         await connect_ws(server.uri, compression=None) for _ in range(5)
     ]
-    await wait_until(lambda: len(conns) >= 10)
+    await wait_until(lambda: len(conns) >= 10, "10 server handlers to start")
     message = "compressible " * 200
     assert wsfast.broadcast(server.connections, message).sent == 10
     for c in clients:
@@ -56,7 +57,7 @@ async def test_slow_subscriber_is_skipped_and_memory_bounded(serve_ws, connect_w
     slow = await RawPeer.connect(server.port())
     slow.writer.transport.pause_reading()  # never reads
     fast = [await connect_ws(server.uri, compression=None, max_queue=None) for _ in range(3)]
-    await wait_until(lambda: len(conns) >= 4)
+    await wait_until(lambda: len(conns) >= 4, "4 server handlers to start")
     slow_conn = next(c for c in conns if c.remote_address[1] == slow.writer.get_extra_info("sockname")[1])
     message = b"m" * 16384
     skipped = 0
@@ -72,7 +73,7 @@ async def test_slow_subscriber_is_skipped_and_memory_bounded(serve_ws, connect_w
     assert skipped > 0
     for c in fast:
         for _ in range(400):
-            assert await asyncio.wait_for(c.recv(), 5) == message
+            assert await wait_for(c.recv(), "each client to receive the broadcast") == message
         await c.close()
     slow.close()
 
@@ -82,7 +83,7 @@ async def test_slow_subscriber_closed_with_1013(serve_ws):
     server = await serve_ws(handler, write_limit=16384)
     slow = await RawPeer.connect(server.port())
     slow.writer.transport.pause_reading()
-    await wait_until(lambda: bool(conns))
+    await wait_until(lambda: bool(conns), "the server handler to start")
     closed = 0
     # Loopback socket buffers absorb several MiB before the write buffer fills up.
     for _ in range(1000):
@@ -92,7 +93,7 @@ async def test_slow_subscriber_closed_with_1013(serve_ws):
             break
     assert closed == 1
     slow.writer.transport.resume_reading()
-    code, _ = await slow.read_close(timeout=5)
+    code, _ = await slow.read_close()
     assert code == 1013
     slow.close()
 
@@ -120,11 +121,10 @@ async def test_hub_topics_and_cleanup(serve_ws, connect_ws):
     assert await b.recv() == "r1"
     assert await b.recv() == "b1"
     await a.close()
-    await asyncio.sleep(0.05)
-    assert len(hub.subscribers("red")) == 1
+    await wait_until(lambda: len(hub.subscribers("red")) == 1, "the hub to drop a's subscription once it closed")
+    assert len(hub.subscribers("blue")) == 1
     await b.close()
-    await asyncio.sleep(0.05)
-    assert hub.topics() == []
+    await wait_until(lambda: hub.topics() == [], "the hub to forget every topic once b closed")
 
 
 async def test_broadcast_shared_compressor(serve_ws, connect_ws):
@@ -134,7 +134,7 @@ async def test_broadcast_shared_compressor(serve_ws, connect_ws):
     handler, conns = holding_handler()
     server = await serve_ws(handler, compression=ServerPerMessageDeflateFactory(shared_compressor=True))
     clients = [await connect_ws(server.uri) for _ in range(6)]
-    await wait_until(lambda: len(conns) >= 6)
+    await wait_until(lambda: len(conns) >= 6, "6 server handlers to start")
     assert all(c.extensions and c.extensions[0].remote_no_context_takeover for c in clients)
     from wsfast.extensions import permessage_deflate
 

@@ -5,6 +5,7 @@ import asyncio
 
 import wsfast
 from wsfast import Opcode
+from waiting import wait_for, wait_until
 
 
 class Echo:
@@ -34,7 +35,7 @@ async def test_callback_echo(serve_ws, connect_ws):
             ws.send_nowait(str(i))
         for i in range(100):
             assert await ws.recv() == str(i)
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: handler.closed, "the server's on_close")
     assert handler.opened == 1
     assert handler.closed == [(1000, "")]
 
@@ -127,7 +128,7 @@ async def test_callback_client(serve_ws, impl_name):
             got.put_nowait(message)
 
     ws = await wsfast.connect(server.uri, callbacks=Client(), implementation=impl_name)
-    assert await asyncio.wait_for(got.get(), 3) == "hello from on_open"
+    assert await wait_for(got.get(), "the message on_open sent") == "hello from on_open"
     await ws.close()
 
 

@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
 import wsfast
+from waiting import wait_for
 
 BIG = bytes(range(256)) * 4096  # 1 MiB
 
@@ -66,7 +67,7 @@ async def test_websockets_client_closes(serve_ws, code, reason):
     async with ws_connect(server.uri) as ws:
         await ws.close(code, reason)
     assert (ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason) == (code, reason)
-    assert await asyncio.wait_for(seen, 30) == (code, reason), "wsfast's handler never saw the close"
+    assert await wait_for(seen, "wsfast's handler to see the close") == (code, reason)
 
 
 async def test_aiohttp_client(serve_ws):
@@ -165,7 +166,7 @@ async def test_wsfast_client_close_is_echoed_by_websockets(connect_ws):
         await ws.close(4001, "bye ★")
         assert ws.state is wsfast.State.CLOSED
         assert (ws.close_code, ws.close_reason) == (4001, "bye ★")  # websockets' echo
-        assert await asyncio.wait_for(seen, 30) == (4001, "bye ★"), "websockets' handler never saw the close"
+        assert await wait_for(seen, "websockets' handler to see the close") == (4001, "bye ★")
 
 
 async def test_wsfast_client_echoes_server_close(connect_ws):
@@ -182,4 +183,4 @@ async def test_wsfast_client_echoes_server_close(connect_ws):
             with pytest.raises(wsfast.ConnectionClosed) as info:
                 await ws.recv()
             assert (info.value.code, info.value.reason) == (4001, "bye ★")
-        assert await asyncio.wait_for(answer, 30) == (4001, "bye ★"), "websockets never got the answer"
+        assert await wait_for(answer, "websockets to get the client's answer") == (4001, "bye ★")

@@ -246,7 +246,7 @@ async def test_process_request_answers_http(serve_ws, connect_ws):
     server = await serve_ws(echo, process_request=process_request)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port())
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = await asyncio.wait_for(reader.read(), 3)
+    data = await wait_for(reader.read(), "the server to answer and close")
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"OK\n")
     writer.close()
     with pytest.raises(InvalidStatus) as info:
@@ -317,7 +317,7 @@ async def test_bad_handshake_gets_status(serve_ws):
     ]:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port())
         writer.write(request)
-        data = await asyncio.wait_for(reader.read(), 3)
+        data = await wait_for(reader.read(), "the server to answer and close")
         assert data.split(b" ")[1] == status, data[:100]
         writer.close()
 

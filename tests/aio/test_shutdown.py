@@ -7,6 +7,7 @@ import pytest
 
 import wsfast
 from rawpeer import RawPeer
+from waiting import wait_for, wait_until
 
 
 async def test_shutdown_sends_1001_and_delivers_queued_messages(impl_name):
@@ -29,16 +30,27 @@ async def test_shutdown_sends_1001_and_delivers_queued_messages(impl_name):
         assert ws.close_code == 1001
 
 
-async def test_shutdown_answers_pending_handshake_with_503(impl_name):
+async def test_shutdown_answers_pending_handshake_with_503(impl_name, monkeypatch):
     async def handler(ws):
         await ws.wait_closed()
 
+    from wsfast.handshake import ServerHandshake
+
+    fed: list[bytes] = []  # what the server's handshake parser has read
+    receive_data = ServerHandshake.receive_data
+
+    def spy(self, data):
+        fed.append(bytes(data))
+        return receive_data(self, data)
+
+    monkeypatch.setattr(ServerHandshake, "receive_data", spy)
     server = await wsfast.serve(handler, "127.0.0.1", 0, implementation=impl_name, close_timeout=1)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port())
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # incomplete request
-    await asyncio.sleep(0.1)
+    # Closing before the server read those bytes would reset the connection (unread data).
+    await wait_until(lambda: fed, "the server to read the incomplete request")
     server.close()
-    data = await asyncio.wait_for(reader.read(), 3)
+    data = await wait_for(reader.read(), "the server to answer and close")
     assert data.startswith(b"HTTP/1.1 503")
     await server.wait_closed()
     writer.close()
@@ -50,12 +62,10 @@ async def test_shutdown_aborts_unresponsive_peers_after_close_timeout(impl_name)
 
     server = await wsfast.serve(handler, "127.0.0.1", 0, implementation=impl_name, close_timeout=0.3)
     peer = await RawPeer.connect(server.port())
-    await asyncio.sleep(0.05)
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
+    await wait_until(lambda: server.connections, "the server to register the connection")
     server.close()
-    await server.wait_closed()
-    assert loop.time() - t0 < 2
+    # close_timeout=0.3 against a default of 10 s: done before 5 s means the option was used.
+    await wait_for(server.wait_closed(), "the server to abort the silent peer after close_timeout", timeout=5)
     code, _ = await peer.read_close()
     assert code == 1001
     assert await peer.at_eof()

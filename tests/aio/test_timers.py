@@ -7,6 +7,7 @@ import asyncio
 
 import wsfast
 from wsfast.asyncio.timers import get_wheel
+from waiting import wait_until
 
 
 class Obj:
@@ -32,9 +33,11 @@ async def test_discarding_the_last_deadline_cancels_the_timer():
     wheel.discard(b)
     assert wheel._handle is None and handle.cancelled() and len(wheel) == 0
     # and the wheel works again afterwards
-    c = Obj(loop.time() + 0.05)
+    c_due = loop.time() + 0.05
+    c = Obj(c_due)
     wheel.schedule(c)
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: c.fired, "the wheel to fire a deadline 50 ms away")
+    assert loop.time() >= c_due  # never early
     assert c.fired == 1 and wheel._handle is None
 
 

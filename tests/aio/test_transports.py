@@ -11,6 +11,7 @@ import pytest
 
 import wsfast
 from wsfast.asyncio import fastnet
+from waiting import wait_for
 
 aiofastnet = pytest.importorskip("aiofastnet")
 
@@ -146,7 +147,7 @@ async def test_write_limit_backpressure_on_aiofastnet(serve_ws, auto_fastnet):
     ws = await wsfast.connect(server.uri, compression=None, max_queue=1)
     ws.transport.pause_reading()
     try:
-        await asyncio.wait_for(blocked.wait(), 10)
+        await wait_for(blocked.wait(), "the sender to block")
     finally:
         ws.abort()
     assert state["sent"] < 400

@@ -12,6 +12,7 @@ import pytest
 
 import wsfast
 from wsfast.asyncio import writev
+from waiting import wait_until
 
 
 def loop_name():
@@ -147,7 +148,12 @@ async def test_large_messages_echo_in_order_through_a_slow_reader(serve_ws, monk
 
     monkeypatch.setattr(connection, "send_parts", spy)
 
+    direct_path = []
+
     async def handler(ws):
+        # Small kernel buffers on both ends (set here, not assumed): a 1.2 MB batch can't fit.
+        ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        direct_path.append(writev.direct_socket(ws.transport) is not None)
         async for message in ws:
             for i in range(4):
                 ws.send_nowait(message + bytes([i]))
@@ -157,9 +163,13 @@ async def test_large_messages_echo_in_order_through_a_slow_reader(serve_ws, monk
     messages = [bytes([n]) * (300_000 + n) for n in range(6)]
     async with wsfast.connect(server.uri, compression=None, max_size=2**22,
                               use_aiofastnet=False) as ws:
+        ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         for message in messages:
             await ws.send(message)
-        await asyncio.sleep(0.05)  # let the server's sends outrun this reader
+        await wait_until(lambda: direct_path, "the server's handler to start")
+        if direct_path[0]:
+            # The server's sends outrun this reader, which reads nothing until then.
+            await wait_until(lambda: seen["rest_buffered"], "a direct write to leave its rest to the transport")
         for message in messages:
             for i in range(4):
                 assert await ws.recv() == message + bytes([i])

@@ -12,6 +12,7 @@ import wsfast
 from wsfast.asyncio.reconnect import Backoff, is_retryable
 from wsfast.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
 from wsfast.http11 import Response
+from waiting import wait_until
 
 
 def fixed_backoff(**kw) -> Backoff:
@@ -137,8 +138,7 @@ async def test_callback_client_reconnects_and_resubscribes(flaky, impl_name):
     async for ws in wsfast.connect(server.uri, callbacks=Feed(), implementation=impl_name,
                                    backoff=fixed_backoff(), close_timeout=1):
         if server.connections == 3:
-            while "subscribe" not in messages:
-                await asyncio.sleep(0.005)
+            await wait_until(lambda: "subscribe" in messages, "the server's echo of the resubscription")
             await ws.close()
             break
         await ws.wait_closed()
@@ -177,14 +177,14 @@ async def test_5xx_retries_then_gives_up_after_max_retries(flaky, impl_name):
 
 
 async def test_network_errors_are_retried(impl_name):
-    with socket.socket() as s:  # a port nobody listens on
+    with socket.socket() as s:  # bound, never listening: refused, and no one else can take it
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = wsfast.connect(f"ws://127.0.0.1:{port}/", implementation=impl_name,
-                            backoff=fixed_backoff(), max_retries=2)
-    with pytest.raises(ConnectionRefusedError):
-        async for ws in client:
-            pass
+        client = wsfast.connect(f"ws://127.0.0.1:{port}/", implementation=impl_name,
+                                backoff=fixed_backoff(), max_retries=2)
+        with pytest.raises(ConnectionRefusedError):
+            async for ws in client:
+                pass
     assert client.attempts == 3
 
 
