@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
 import wsfast  # noqa: E402
+from wsfast.asyncio.timers import get_wheel  # noqa: E402
 
 
 def raise_nofile() -> int:
@@ -70,6 +71,7 @@ async def serve_stdio(implementation: str | None) -> None:
             gc.collect()
             stats = proc_stats()
             stats["connections"] = len(server.connections)
+            stats["wheel"] = len(get_wheel(loop))
             print(json.dumps(stats), flush=True)
     server.close()
     await server.wait_closed()
@@ -81,7 +83,10 @@ class ServerProcess:
         if implementation:
             cmd += ["--implementation", implementation]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.info = json.loads(self.proc.stdout.readline())
+        line = self.proc.stdout.readline()  # its readiness line: listening, with its port
+        if not line:
+            raise RuntimeError(f"the server process exited ({self.proc.wait()}) before listening")
+        self.info = json.loads(line)
         self.port = self.info["port"]
 
     def stats(self) -> dict:
@@ -116,8 +121,11 @@ async def open_many(port: int, n: int, concurrency: int, errors: list, **kw) -> 
     return conns
 
 
-async def traffic(conns: list, seconds: float, errors: list) -> tuple[int, list]:
-    """Each connection sends a message a second and awaits its echo, for ``seconds``."""
+async def traffic(conns: list, seconds: float, errors: list,
+                  messages: int | None = None) -> tuple[int, list]:
+    """Each connection sends a message a second and awaits its echo, for ``seconds``; or,
+    with ``messages``, until it has had that many echoes (however long a busy machine
+    takes: the phase's deadline, ``seconds`` + 60 s, is for hangs only)."""
     latencies: list[float] = []
     count = 0
     loop = asyncio.get_running_loop()
@@ -127,7 +135,7 @@ async def traffic(conns: list, seconds: float, errors: list) -> tuple[int, list]
         nonlocal count
         await asyncio.sleep((i % 1000) / 1000)  # spread the starts over the first second
         seq = 0
-        while loop.time() - start < seconds:
+        while (seq < messages) if messages is not None else (loop.time() - start < seconds):
             t0 = loop.time()
             message = f"{i}:{seq}"
             try:
@@ -145,13 +153,15 @@ async def traffic(conns: list, seconds: float, errors: list) -> tuple[int, list]
             latencies.append(loop.time() - t0)
             count += 1
             seq += 1
-            await asyncio.sleep(max(0.0, 1.0 - (loop.time() - t0)))
+            if messages is None or seq < messages:
+                await asyncio.sleep(max(0.0, 1.0 - (loop.time() - t0)))  # pacing: 1 msg/s
 
     tasks = [asyncio.ensure_future(talk(i, ws)) for i, ws in enumerate(conns)]
-    done, stuck = await asyncio.wait(tasks, timeout=seconds + 30)
+    grace = 30 if messages is None else 60
+    done, stuck = await asyncio.wait(tasks, timeout=seconds + grace)
     for task in stuck:
         task.cancel()
-        errors.append("no echo within 30 s after the end of the run")
+        errors.append(f"no echo within {grace} s after the end of the run")
     return count, latencies
 
 
@@ -219,8 +229,13 @@ async def run_churn(port: int, n: int, concurrency: int, stats=None) -> dict:
     report = {"churned": done, "errors": len(errors), "first_errors": errors[:5],
               "seconds": round(elapsed, 1), "per_second": round(done / elapsed)}
     if stats:
-        await asyncio.sleep(12)  # the server's timer wheel lets closed connections go (open_timeout 10 s)
+        # Until the server has let every closed connection go (none open, none left in its
+        # timer wheel); 60 s is a deadline for hangs, reported as such.
         after = stats()
+        give_up = time.monotonic() + 60
+        while (after["connections"] or after["wheel"]) and time.monotonic() < give_up:
+            await asyncio.sleep(0.1)
+            after = stats()
         report.update(server_fds_before=before["fds"], server_fds_after=after["fds"],
                       server_connections_after=after["connections"],
                       server_rss_before_mb=round(before["rss"] / 2**20, 1),

@@ -23,6 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rawframes import frame  # noqa: E402,F401  (the tests import frame from here)
 
 LOOPBACK = "127.0.0.1"
+# How long a read or a wait may take before the test calls it a hang. Generous on purpose:
+# it only has to catch a server that never answers, on a machine that may be busy; a
+# timeout that a test checks is asserted by that test, not by this deadline.
+HANG = 30.0
 
 
 def close_payload(code: int, reason: bytes = b"") -> bytes:
@@ -60,7 +64,8 @@ def request(
 
 
 class Raw:
-    """A raw TCP client. Every read is bounded by a timeout."""
+    """A raw TCP client. Every read is bounded by a timeout (``HANG`` unless given); one
+    that expires fails the test with what it was waiting for."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -95,9 +100,9 @@ class Raw:
     async def drain(self) -> None:
         await self.writer.drain()
 
-    async def read_head(self, timeout: float = 5) -> int:
+    async def read_head(self, timeout: float = HANG) -> int:
         """Read an HTTP response head; return its status code."""
-        async with asyncio.timeout(timeout):
+        async with deadline(timeout, "the server's HTTP response head"):
             self.head = await self.reader.readuntil(b"\r\n\r\n")
         return int(self.head.split(b" ", 2)[1])
 
@@ -108,9 +113,9 @@ class Raw:
                 return value.strip().decode("latin-1")
         return None
 
-    async def read_frame(self, timeout: float = 5) -> tuple[int, int, bytes]:
+    async def read_frame(self, timeout: float = HANG) -> tuple[int, int, bytes]:
         """One server frame: (first byte, opcode, payload)."""
-        async with asyncio.timeout(timeout):
+        async with deadline(timeout, "a frame from the server"):
             b0, b1 = await self.reader.readexactly(2)
             assert not b1 & 0x80, "a server frame is masked"
             n = b1 & 0x7F
@@ -120,7 +125,7 @@ class Raw:
                 (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
             return b0, b0 & 0x0F, await self.reader.readexactly(n)
 
-    async def read_close(self, timeout: float = 5) -> tuple[int, bytes, list]:
+    async def read_close(self, timeout: float = HANG) -> tuple[int, bytes, list]:
         """Read frames up to a close frame: (code, reason, frames before it)."""
         before = []
         while True:
@@ -130,14 +135,16 @@ class Raw:
                 return code, payload[2:], before
             before.append((b0, op, payload))
 
-    async def wait_eof(self, timeout: float = 5) -> None:
-        """Until the server closed the TCP connection (anything left is read and dropped)."""
-        async with asyncio.timeout(timeout):
+    async def wait_eof(self, timeout: float = HANG) -> bytes:
+        """Until the server closed the TCP connection; what it sent meanwhile is returned."""
+        got = []
+        async with deadline(timeout, "the server to close the TCP connection"):
             try:
-                while await self.reader.read(1 << 16):
-                    pass
+                while chunk := await self.reader.read(1 << 16):
+                    got.append(chunk)
             except ConnectionResetError:
                 pass
+        return b"".join(got)
 
     def reset(self) -> None:
         """Abort with an RST (SO_LINGER 0) instead of a FIN."""
@@ -152,13 +159,81 @@ class Raw:
         self.writer.close()
 
 
-async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> float:
-    """Poll until ``predicate()``; return the seconds it took. Fails after ``timeout``."""
+class deadline:
+    """``async with deadline(seconds, what):`` an ``asyncio.timeout`` whose expiry fails the
+    test with an AssertionError naming what it waited for (not a bare TimeoutError, and not
+    the 120 s pytest timeout)."""
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds, self.what = seconds, what
+
+    async def __aenter__(self):
+        self._cm = asyncio.timeout(self.seconds)
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc):
+        try:
+            return await self._cm.__aexit__(*exc)
+        except TimeoutError:
+            raise AssertionError(f"timed out after {self.seconds:g} s waiting for {self.what}") from None
+
+
+async def wait_for(predicate, timeout: float = HANG, interval: float = 0.01,
+                   what: str | None = None) -> float:
+    """Poll until ``predicate()``; return the seconds it took. After ``timeout`` (a deadline
+    for hangs only) it fails, naming ``what`` (default: the predicate's source)."""
     start = time.monotonic()
-    async with asyncio.timeout(timeout):
+    if what is None:
+        import inspect
+
+        try:
+            what = inspect.getsource(predicate).strip()
+        except (OSError, TypeError):
+            what = repr(predicate)
+    async with deadline(timeout, what):
         while not predicate():
             await asyncio.sleep(interval)
     return time.monotonic() - start
+
+
+def _ioctl_int(sock, request: int) -> int:
+    import array
+    import fcntl
+
+    buf = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), request, buf, True)
+    return buf[0]
+
+
+def server_socket(conn) -> socket.socket:
+    """The socket under a server connection (asyncio's or aiofastnet's transport)."""
+    sock = conn.transport.get_extra_info("socket")
+    assert sock is not None, f"no socket in {conn.transport!r}"
+    return sock
+
+
+async def server_read_everything(peer: Raw, conn, timeout: float = HANG) -> None:
+    """Until every byte ``peer`` wrote has been read by the server connection ``conn``: the
+    peer's transport buffer and kernel send queue are empty (SIOCOUTQ: all of it reached
+    the server's kernel) and the server's socket has nothing unread (FIONREAD)."""
+    import termios
+
+    peer_sock = peer.writer.get_extra_info("socket")
+    srv_sock = server_socket(conn)
+
+    def done() -> bool:
+        return (peer.writer.transport.get_write_buffer_size() == 0
+                and _ioctl_int(peer_sock, termios.TIOCOUTQ) == 0
+                and _ioctl_int(srv_sock, termios.FIONREAD) == 0)
+
+    await wait_for(done, timeout, what="the server to read every byte the peer sent")
+
+
+def pin_send_buffer(conn, size: int = 16 * 1024) -> None:
+    """Fix the kernel send buffer of a server connection (SO_SNDBUF, which also turns off
+    its autotuning): how much the kernel can take for a peer that never reads is then
+    ``2 * size`` (Linux doubles it) on any machine, whatever tcp_wmem allows."""
+    server_socket(conn).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 # ------------------------------------------------------------------------- measuring
@@ -207,7 +282,7 @@ class Blocking:
     that what it sends never sits in an asyncio buffer of this process: tracemalloc then
     sees the server's memory only. Reads time out after ``timeout`` seconds."""
 
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, timeout: float = HANG) -> None:
         self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
         self.buf = b""
 

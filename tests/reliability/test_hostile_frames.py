@@ -66,7 +66,7 @@ async def test_each_framing_rule_has_its_close_code(server, rule):
     code, before = await close_code_for(srv.port(), data)
     assert code == expected
     assert before == []
-    await wait_for(lambda: not srv.connections, 3)
+    await wait_for(lambda: not srv.connections)
 
 
 # Close codes that may never appear on the wire (RFC 6455 7.4): every one of them, via the
@@ -87,7 +87,7 @@ async def test_2GiB_declared_without_body_closes_1009_allocating_nothing(server)
         await asyncio.to_thread(peer.sendall, b"\x82\xff" + struct.pack("!Q", 2 << 30) + b"kkkk")
         code = await asyncio.to_thread(peer.read_close_code)
         peer.close()
-        await wait_for(lambda: not srv.connections, 3)
+        await wait_for(lambda: not srv.connections)
     print(f"2GiB declared: close {code}, peak {traced.peak_growth} B, kept {traced.growth} B")
     assert code == 1009
     # The peak is asyncio's 256 KiB read buffer (one recv); nothing is sized by the
@@ -126,7 +126,7 @@ async def test_200000_one_byte_fragments_without_fin_close_at_the_fragment_limit
     assert code == 1009
     # The server read at most a few 256 KiB chunks before failing; it kept 1024 bytes.
     assert peak < 2 * READ_BUFFER, peak
-    await wait_for(lambda: not srv.connections, 3)
+    await wait_for(lambda: not srv.connections)
 
 
 @pytest.mark.slow
