@@ -19,6 +19,12 @@ from wsfast import _impl
 
 IMPLEMENTATIONS = ["cython", "python"]
 
+# Hypothesis: no per-example deadline (a loaded machine makes one example slow, not wrong).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("wsfast", deadline=None)
+_hypothesis_settings.load_profile("wsfast")
+
 
 def load_impl(name: str):
     """``_impl.load(name)``, skipping (or failing, see above) when it is not built."""

@@ -1,6 +1,6 @@
 """The wsfast side of an Autobahn|Testsuite run: an echo server, or an echo client.
 
-    python autobahn_peer.py server --port 9001 --implementation cython
+    python autobahn_peer.py server --port 0 --port-file port.txt --implementation cython
     python autobahn_peer.py client --url ws://127.0.0.1:9001 --agent wsfast-cython --implementation python
 
 The server echoes every message on every connection until stopped. The client asks the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import wsfast
@@ -27,9 +28,13 @@ async def echo(ws) -> None:
         pass
 
 
-async def run_server(port: int, implementation: str) -> None:
+async def run_server(port: int, implementation: str, port_file: str | None) -> None:
     async with wsfast.serve(echo, "127.0.0.1", port, implementation=implementation, **LIMITS) as server:
         print(f"READY {server.port()}", flush=True)
+        if port_file:  # written once listening: the runner waits for it (port 0 needs no guess)
+            with open(port_file + ".tmp", "w") as f:
+                f.write(str(server.port()))
+            os.replace(port_file + ".tmp", port_file)
         await server.serve_forever()
 
 
@@ -57,13 +62,14 @@ async def run_client(url: str, agent: str, implementation: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("mode", choices=["server", "client"])
-    parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument("--port", type=int, default=9001, help="0: any free port")
+    parser.add_argument("--port-file", default=None, help="write the listening port here once ready")
     parser.add_argument("--url", default="ws://127.0.0.1:9001")
     parser.add_argument("--agent", default="wsfast")
     parser.add_argument("--implementation", choices=["cython", "python"], required=True)
     args = parser.parse_args()
     if args.mode == "server":
-        asyncio.run(run_server(args.port, args.implementation))
+        asyncio.run(run_server(args.port, args.implementation, args.port_file))
     else:
         asyncio.run(run_client(args.url, args.agent, args.implementation))
 

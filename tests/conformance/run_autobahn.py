@@ -4,7 +4,7 @@ any case that is not strictly passed.
     python tests/conformance/run_autobahn.py                 # all cases, 4 runs, 2 at a time
     python tests/conformance/run_autobahn.py --cases 1.*,2.* --modes server --impls python
 
-Each run is a ``wstest`` process (installed by ../shared/autobahn/install-wstest.sh) and a
+Each run is a ``wstest`` process (installed by scripts/install-wstest.sh) and a
 wsfast peer process (autobahn_peer.py). Afterwards the report's index.json is read: every case
 must have behaviour and close behaviour "OK" or "INFORMATIONAL" (no FAILED, NON-STRICT,
 UNIMPLEMENTED, WRONG CODE or UNCLEAN). A summary table is printed; the exit code is 1 if any
@@ -31,21 +31,23 @@ PASSING = {"OK", "INFORMATIONAL"}
 
 
 def find_wstest() -> str:
-    """Install wstest if needed (idempotent) and return its path."""
+    """Install wstest if needed (idempotent: scripts/install-wstest.sh) and return its path."""
     if os.environ.get("WSTEST"):
         return os.environ["WSTEST"]
-    for script in (ROOT.parent / "shared/autobahn/install-wstest.sh", ROOT / "../shared/autobahn/install-wstest.sh"):
-        if script.exists():
-            out = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True)
-            return out.stdout.strip().splitlines()[-1]
-    raise SystemExit("install-wstest.sh not found next to the repository (../shared/autobahn)")
+    script = ROOT / "scripts" / "install-wstest.sh"
+    out = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{script} failed (exit {out.returncode}):\n{out.stderr}")
+    return out.stdout.strip().splitlines()[-1]
 
 
 _taken: set[int] = set()
 
 
 def free_port() -> int:
-    """A free loopback port, never the same one twice in this run (jobs run in parallel)."""
+    """A loopback port that was free a moment ago, never the same one twice in this run. Only
+    for wstest's fuzzing server, which takes its port from the spec: a port taken meanwhile
+    makes wstest exit, and ``run_job`` starts it again on another."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -55,15 +57,34 @@ def free_port() -> int:
             return port
 
 
-def wait_for_port(port: int, timeout: float = 60) -> None:
+def wait_until(ready, proc: subprocess.Popen, what: str, timeout: float = 120) -> bool:
+    """Poll ``ready()`` until true (True), or until ``proc`` exits (False); fail after
+    ``timeout`` seconds saying what was awaited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on port {port}")
+        if ready():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    raise TimeoutError(f"waited {timeout:g} s for {what}")
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_job(wstest: str, mode: str, impl: str, cases: list[str], outroot: Path) -> Path:
@@ -71,37 +92,45 @@ def run_job(wstest: str, mode: str, impl: str, cases: list[str], outroot: Path) 
     agent = f"wsfast-{impl}"
     workdir = outroot / f"{mode}-{impl}"
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     log = open(workdir / "run.log", "w")
     if mode == "server":
-        spec = {"outdir": str(workdir / "reports"), "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{port}"}],
-                "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
-        (workdir / "spec.json").write_text(json.dumps(spec))
-        peer = subprocess.Popen([sys.executable, str(PEER), "server", "--port", str(port), "--implementation", impl],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        # The wsfast server binds port 0 and writes the port it got: no port is guessed.
+        port_file = workdir / "port.txt"
+        port_file.unlink(missing_ok=True)
+        peer = subprocess.Popen([sys.executable, str(PEER), "server", "--port", "0", "--port-file", str(port_file),
+                                 "--implementation", impl], stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            wait_for_port(port)
+            if not wait_until(port_file.exists, peer, f"the wsfast {impl} server to listen"):
+                raise RuntimeError(f"the wsfast server exited with {peer.returncode} (see {workdir / 'run.log'})")
+            port = int(port_file.read_text())
+            spec = {"outdir": str(workdir / "reports"), "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{port}"}],
+                    "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
+            (workdir / "spec.json").write_text(json.dumps(spec))
             subprocess.run([wstest, "-m", "fuzzingclient", "-s", "spec.json"], cwd=workdir,
                            stdout=log, stderr=subprocess.STDOUT, check=True)
         finally:
-            peer.terminate()
-            peer.wait(10)
+            stop(peer)
         return workdir / "reports" / "index.json"
-    spec = {"url": f"ws://127.0.0.1:{port}", "outdir": str(workdir / "reports"), "cases": cases,
-            "exclude-cases": [], "exclude-agent-cases": {}}
-    (workdir / "spec.json").write_text(json.dumps(spec))
-    server = subprocess.Popen([wstest, "-m", "fuzzingserver", "-u", "0", "-s", "spec.json"], cwd=workdir,
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port)
-        subprocess.run([sys.executable, str(PEER), "client", "--url", f"ws://127.0.0.1:{port}",
-                        "--agent", agent, "--implementation", impl],
-                       stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
-    finally:
-        server.terminate()
-        server.wait(10)
-    return workdir / "reports" / "index.json"
+    for attempt in range(5):
+        port = free_port()
+        spec = {"url": f"ws://127.0.0.1:{port}", "outdir": str(workdir / "reports"), "cases": cases,
+                "exclude-cases": [], "exclude-agent-cases": {}}
+        (workdir / "spec.json").write_text(json.dumps(spec))
+        server = subprocess.Popen([wstest, "-m", "fuzzingserver", "-u", "0", "-s", "spec.json"], cwd=workdir,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            if not wait_until(lambda: listening(port), server, f"wstest's fuzzing server on port {port}"):
+                print(f"autobahn: wstest exited before listening on {port} (taken?); trying another port",
+                      file=log, flush=True)
+                continue
+            subprocess.run([sys.executable, str(PEER), "client", "--url", f"ws://127.0.0.1:{port}",
+                            "--agent", agent, "--implementation", impl],
+                           stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
+        finally:
+            stop(server)
+        return workdir / "reports" / "index.json"
+    raise RuntimeError(f"wstest's fuzzing server never started (see {workdir / 'run.log'})")
 
 
 def summarize(index: Path, mode: str, impl: str) -> tuple[collections.Counter, list[str]]:
