@@ -98,7 +98,8 @@ async def test_connect_end_of_input_closes_normally_and_server_close_ends_it():
         await client.send("quit")
         code, lines = await client.finish()
         assert code == 0
-        assert lines[-1] == "= connection closed: received 4001 (server says bye), sent 4001"
+        # The client's answer echoes the server's code and reason.
+        assert lines[-1] == "= connection closed: received 4001 (server says bye), sent 4001 (server says bye)"
         client.proc.stdin.close()
 
 
