@@ -79,7 +79,7 @@ async def test_connect_pipes_messages_ping_and_close():
         await client.send("/close 4000 done now")
         code, lines = await client.finish()
     assert code == 0
-    assert lines[-1] == "= connection closed: received 4000, sent 4000 (done now)"
+    assert lines[-1] == "= connection closed: received 4000 (done now), sent 4000 (done now)"  # the echo
 
 
 async def test_connect_end_of_input_closes_normally_and_server_close_ends_it():
