@@ -21,11 +21,13 @@ async def wait_until(predicate, what: str, deadline: float = DEADLINE) -> None:
 
 
 async def within(awaitable, what: str, deadline: float = DEADLINE):
-    """``await awaitable``, failing with ``what`` if it hangs."""
-    try:
-        return await asyncio.wait_for(awaitable, deadline)
-    except TimeoutError:
+    """``await awaitable``, failing with ``what`` if it hangs (its own TimeoutError passes through)."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait([task], timeout=deadline)
+    if not done:
+        task.cancel()
         pytest.fail(f"timed out waiting for {what}")
+    return task.result()
 
 
 class RawClient:

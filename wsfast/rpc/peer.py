@@ -952,7 +952,7 @@ class Stream:
         if self._params is not None:
             params["params"] = self._params
         done = self._done = peer._loop.create_future()
-        done.add_done_callback(lambda _: self._wake())
+        done.add_done_callback(self._on_done)
         peer._pending[id] = done
         peer._streams[id] = self
         try:
@@ -961,6 +961,11 @@ class Stream:
             self._end()
             raise
         peer.stats.calls_sent += 1
+
+    def _on_done(self, done: asyncio.Future) -> None:
+        if not done.cancelled():
+            done.exception()  # retrieved here: a stream left unread must not warn at exit
+        self._wake()
 
     def _push(self, item: Any) -> bool:
         if len(self._items) >= self.window:

@@ -1,0 +1,104 @@
+"""Acks on broadcast: call a method on every subscriber of a Hub topic and collect one answer,
+error or timeout per subscriber."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rpchelp import wait_until, within
+
+import wsfast
+from wsfast import rpc
+
+
+async def start_subscribers(serve_ws, connect_ws, behaviours, **peer_options):
+    """A server whose connections subscribe to "room"; one client per behaviour (a method)."""
+    hub = wsfast.Hub()
+    joined = asyncio.Queue()
+
+    async def handler(ws):
+        peer = rpc.Peer(ws, **peer_options)
+        hub.subscribe(ws, "room")
+        joined.put_nowait(peer)
+        await peer.run()
+
+    server = await serve_ws(handler)
+    clients = []
+    for behaviour in behaviours:
+        methods = rpc.Methods()
+        methods.add(behaviour, name="vote")
+        clients.append(rpc.Peer(await connect_ws(server.uri), methods).start())
+    server_peers = [await within(joined.get(), "a subscriber") for _ in behaviours]
+    return hub, server, server_peers, clients
+
+
+async def test_every_subscriber_answers_or_fails_on_its_own(serve_ws, connect_ws, codec):
+    hang = asyncio.Event()
+
+    async def slow(question):
+        await hang.wait()
+
+    def refuse(question):
+        raise rpc.RPCError(403, "no", {"question": question})
+
+    behaviours = [lambda question: f"yes to {question}", lambda question: "no", refuse, slow]
+    hub, _, server_peers, clients = await start_subscribers(serve_ws, connect_ws, behaviours)
+    acks = await within(rpc.call_subscribers(hub, "room", "vote", ["lunch?"], timeout=0.5), "the acks")
+    assert len(acks) == 4
+    by_conn = {ack.connection: ack for ack in acks}
+    answers = [by_conn[peer.ws] for peer in server_peers]
+    assert answers[0].ok and answers[0].result == "yes to lunch?" and answers[0].peer is server_peers[0]
+    assert answers[1].result == "no"
+    assert isinstance(answers[2].error, rpc.RPCError) and answers[2].error.code == 403
+    assert answers[2].error.data == {"question": "lunch?"}
+    assert isinstance(answers[3].error, rpc.CallTimeout) and not answers[3].ok
+    # The late subscriber was told to cancel, and its slot is free again.
+    await wait_until(lambda: clients[3].stats.cancelled == 1, "the slow subscriber's method to be cancelled")
+    assert all(peer._out_active == 0 and not peer._pending for peer in server_peers)
+    # One id for all: each peer has its own id space, and the next broadcast gets a new one.
+    acks = await within(rpc.call_subscribers(hub, "room", "vote", {"question": "tea?"}, timeout=0.5), "again")
+    assert sorted(ack.result for ack in acks if ack.ok) == ["no", "yes to tea?"]
+
+
+async def test_subscribers_without_a_peer_closed_or_overloaded(serve_ws, connect_ws):
+    hub, server, server_peers, clients = await start_subscribers(serve_ws, connect_ws, [lambda q: q, lambda q: q],
+                                                                 max_outgoing=1)
+    plain_ws = await connect_ws(server.uri)  # a client connection with no Peer on it
+    acks = await within(rpc.call_all([plain_ws], "vote", [1]), "a connection without a peer")
+    assert isinstance(acks[0].error, rpc.NotAPeer) and acks[0].peer is None
+    await plain_ws.close()
+    await wait_until(lambda: len(hub.subscribers("room")) == 2, "the plain connection to leave the topic")
+    # An overloaded subscriber: its one outgoing slot is taken by a call still in flight.
+    gate = asyncio.Event()
+
+    async def wait_for_gate():
+        await gate.wait()
+        return "late"
+
+    clients[1].method(wait_for_gate, name="hold")
+    held = asyncio.ensure_future(server_peers[1].call("hold"))
+    await wait_until(lambda: server_peers[1]._out_active == 1, "the slot to be taken")
+    acks = await within(rpc.call_all([peer.ws for peer in server_peers], "vote", ["x"], timeout=5), "acks")
+    assert acks[0].result == "x" and isinstance(acks[1].error, rpc.Overloaded)
+    gate.set()
+    assert await within(held, "the held call") == "late"
+    # A subscriber that went away is no longer in the topic; an empty topic gives no acks.
+    await clients[0].close()
+    await wait_until(lambda: len(hub.subscribers("room")) == 1, "the closed subscriber to leave the topic")
+    acks = await within(rpc.call_subscribers(hub, "room", "vote", ["y"]), "one ack")
+    assert [ack.result for ack in acks] == ["y"]
+    assert await rpc.call_subscribers(hub, "nobody", "vote") == []
+
+
+async def test_a_subscriber_closing_mid_call_gets_connection_closed(serve_ws, connect_ws):
+    gate = asyncio.Event()
+
+    async def never(question):
+        await gate.wait()
+
+    hub, _, server_peers, clients = await start_subscribers(serve_ws, connect_ws, [never])
+    pending = asyncio.ensure_future(rpc.call_subscribers(hub, "room", "vote", ["?"], timeout=30))
+    await wait_until(lambda: clients[0]._active == 1, "the subscriber's method to run")
+    await clients[0].close()
+    acks = await within(pending, "the acks after the close")
+    assert isinstance(acks[0].error, wsfast.ConnectionClosed)

@@ -1,0 +1,170 @@
+"""Timeouts, cancellation, the limits on calls in flight both ways, and slow methods beside
+fast ones and beside plain messages."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rpchelp import wait_until, within
+
+from wsfast import rpc
+
+
+class Gate:
+    """Methods that block until the test opens them, counting how many run at once."""
+
+    def __init__(self):
+        self.open = asyncio.Event()
+        self.running = 0
+        self.most = 0
+        self.started = 0
+        self.cancelled = 0
+
+    def methods(self, table=None):
+        table = table if table is not None else rpc.Methods()
+
+        @table.add
+        async def block(value=None):
+            self.running += 1
+            self.started += 1
+            self.most = max(self.most, self.running)
+            try:
+                await self.open.wait()
+                return value
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+            finally:
+                self.running -= 1
+
+        table.add(lambda value: value, name="echo")
+        return table
+
+
+async def test_a_slow_method_blocks_neither_other_calls_nor_plain_messages(serve_ws, connect_ws):
+    gate = Gate()
+    plain = asyncio.Queue()
+
+    async def handler(ws):
+        await rpc.Peer(ws, gate.methods(), on_message=plain.put_nowait).run()
+
+    server = await serve_ws(handler)
+    ws = await connect_ws(server.uri)
+    async with rpc.Peer(ws) as client:
+        slow = asyncio.ensure_future(client.call("block", ["slow"]))
+        await wait_until(lambda: gate.running == 1, "the slow method to start")
+        assert await within(asyncio.gather(*(client.call("echo", [i]) for i in range(50))), "fast calls") == list(range(50))
+        await ws.send("a plain message")
+        assert await within(plain.get(), "the plain message") == "a plain message"
+        assert not slow.done()
+        gate.open.set()
+        assert await within(slow, "the slow call") == "slow"
+
+
+async def test_incoming_methods_are_capped_per_connection(rpc_pair):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods(), server_options={"max_concurrency": 3})
+    calls = [asyncio.ensure_future(client.call("block", [i])) for i in range(10)]
+    await wait_until(lambda: gate.running == 3 and len(server._queue) == 7, "3 running, 7 queued")
+    assert gate.started == 3
+    # The cap is on methods, not on the connection: answers to the server's own calls still arrive.
+    client.method(lambda: "pong", name="ping")
+    assert await within(server.call("ping"), "a call the other way") == "pong"
+    gate.open.set()
+    assert await within(asyncio.gather(*calls), "the capped calls") == list(range(10))
+    assert gate.most == 3
+
+
+async def test_outgoing_calls_are_capped_per_connection(rpc_pair):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods(), client_options={"max_outgoing": 2})
+    calls = [asyncio.ensure_future(client.call("block", [i])) for i in range(6)]
+    await wait_until(lambda: gate.running == 2, "two calls in flight")
+    for _ in range(20):  # the others stay on the caller's side (loop turns, not time)
+        await asyncio.sleep(0)
+    assert gate.started == 2 and client._out_active == 2 and len(client._pending) == 2
+    gate.open.set()
+    assert await within(asyncio.gather(*calls), "the capped calls") == list(range(6))
+    assert gate.most == 2 and client._out_active == 0
+
+
+async def test_a_call_waiting_for_a_slot_can_be_cancelled(rpc_pair):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods(), client_options={"max_outgoing": 1})
+    first = asyncio.ensure_future(client.call("block", [1]))
+    await wait_until(lambda: gate.running == 1, "the first call to run")
+    second = asyncio.ensure_future(client.call("block", [2]))
+    third = asyncio.ensure_future(client.call("block", [3]))
+    await wait_until(lambda: len(client._out_waiters) == 2, "two calls waiting for a slot")
+    second.cancel()
+    gate.open.set()
+    assert await within(first, "first") == 1
+    assert await within(third, "third") == 3  # the cancelled waiter did not eat the slot
+    assert second.cancelled() and gate.started == 2
+
+
+async def test_timeout_tells_the_callee_to_cancel(rpc_pair, codec):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods())
+    with pytest.raises(rpc.CallTimeout) as info:
+        await within(client.call("block", timeout=0.05), "the timeout")
+    assert isinstance(info.value, asyncio.TimeoutError) and info.value.method == "block"
+    await wait_until(lambda: gate.cancelled == 1, "the callee to cancel the method")
+    # The callee answers -32800; the caller absorbs it as a late answer.
+    await wait_until(lambda: client.stats.late_responses == 1, "the late answer")
+    assert client.stats.timeouts == 1 and client.stats.cancels_sent == 1
+    assert server.stats.cancels_received == 1 and server.stats.cancelled == 1
+    assert client.stats.unknown_responses == 0 and not client._pending
+
+
+async def test_cancelling_the_awaiting_task_cancels_the_method(rpc_pair, codec):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods())
+    call = asyncio.ensure_future(client.call("block"))
+    await wait_until(lambda: gate.running == 1, "the method to start")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await wait_until(lambda: gate.cancelled == 1 and server._active == 0, "the method to be cancelled")
+    await wait_until(lambda: client.stats.late_responses == 1, "the -32800 answer")
+    assert await within(client.call("echo", ["after"]), "a call after") == "after"
+
+
+async def test_cancelling_a_queued_request_answers_it_without_running_it(raw_server):
+    gate = Gate()
+    peer, raw = await raw_server(gate.methods(), max_concurrency=1)
+    await raw.send({"jsonrpc": "2.0", "method": "block", "params": [1], "id": 1})
+    await raw.send({"jsonrpc": "2.0", "method": "block", "params": [2], "id": 2})
+    await wait_until(lambda: gate.running == 1 and len(peer._queue) == 1, "one running, one queued")
+    await raw.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 2}})
+    answer = await raw.recv()
+    assert answer == {"jsonrpc": "2.0", "error": {"code": rpc.REQUEST_CANCELLED, "message": "Request cancelled"}, "id": 2}
+    gate.open.set()
+    assert (await raw.recv())["result"] == 1
+    assert gate.started == 1 and peer.stats.cancelled == 1
+
+
+async def test_cancelling_a_batch_entry_still_answers_the_batch(raw_server):
+    gate = Gate()
+    peer, raw = await raw_server(gate.methods())
+    await raw.send([{"jsonrpc": "2.0", "method": "block", "params": [1], "id": "a"},
+                    {"jsonrpc": "2.0", "method": "echo", "params": [2], "id": "b"}])
+    await wait_until(lambda: gate.running == 1, "the batch's slow entry to start")
+    await raw.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "a"}})
+    answers = {answer["id"]: answer for answer in await raw.recv()}
+    assert answers["a"]["error"]["code"] == rpc.REQUEST_CANCELLED and answers["b"]["result"] == 2
+
+
+async def test_a_call_without_timeout_waits_as_long_as_it_takes(rpc_pair):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods(), client_options={"timeout": None})
+    call = asyncio.ensure_future(client.call("block", ["done"]))
+    await wait_until(lambda: gate.running == 1, "the method to start")
+    gate.open.set()
+    assert await within(call, "the call") == "done"
+
+
+async def test_limits_must_be_positive(rpc_pair):
+    _, client = await rpc_pair()
+    with pytest.raises(ValueError):
+        rpc.Peer(client.ws, max_concurrency=0)
