@@ -23,7 +23,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from scale_helpers import (  # noqa: E402
-    HERE, ROOT, RedisServer, WorkerGroup, _in_ci, command, free_port, impl_env, require_impl,
+    HERE, ROOT, START_DEADLINE, RedisServer, WorkerGroup, _in_ci, command, free_port, impl_env,
+    require_impl,
 )
 
 @pytest.fixture(scope="session")
@@ -59,17 +60,23 @@ async def workers(tmp_path):
             args += ["--socket-mode", socket_mode]
         with open(stderr_path, "wb") as err:
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT)
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
+        try:  # its readiness line: the port is bound
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), START_DEADLINE)
+        except asyncio.TimeoutError:
+            line = b"(nothing)"
         if not line.startswith(b"READY "):
             proc.kill()
-            raise RuntimeError(f"serve_app.py did not start: {line!r}\n{open(stderr_path).read()}")
+            raise RuntimeError(f"serve_app.py did not print READY within {START_DEADLINE:g} s: "
+                               f"{line!r}\n{open(stderr_path).read()}")
         group = WorkerGroup(proc, int(line.split()[1]), stderr_path, impl)
         groups.append(group)
-        # Wait until every worker accepts (the parent binds before they listen).
-        deadline = time.monotonic() + 15
+        # Wait until every worker accepts (the parent binds before they listen): each answers
+        # "pid" on a connection of its own. The deadline is for hangs only.
+        deadline = time.monotonic() + START_DEADLINE
         seen: set[int] = set()
         while len(seen) < n:
-            assert time.monotonic() < deadline, f"saw only {len(seen)} of {n} workers\n{group.log()}"
+            assert time.monotonic() < deadline, (
+                f"saw only {len(seen)} of {n} workers answer within {START_DEADLINE:g} s\n{group.log()}")
             try:
                 ws = await group.connect()
                 reply = await command(ws, "pid", "#pid")
@@ -87,7 +94,7 @@ async def workers(tmp_path):
         group.terminate()
     for group in groups:
         try:
-            group.wait(15)
+            group.wait(30)
         except subprocess.TimeoutExpired:
             group.proc.kill()
             group.proc.wait()

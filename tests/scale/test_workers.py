@@ -12,15 +12,24 @@ import time
 
 import pytest
 
+import wsfast
 from scale_helpers import command
 
 pytestmark = pytest.mark.slow
 
 
-async def pids_seen(group, connections: int) -> tuple[set[int], list]:
-    clients = [await group.connect() for _ in range(connections)]
+async def pids_seen(group, connections: int, spread: int = 1,
+                    most: int = 200) -> tuple[set[int], list]:
+    """Open ``connections`` clients, and more (up to ``most``) until they are served by at
+    least ``spread`` distinct workers; each answers "pid" with its worker's pid, a child of
+    the group's parent, running the group's implementation. Which worker accepts a
+    connection is the kernel's choice (a hash in reuse_port mode, whichever worker wakes
+    first in inherit mode), so how many connections that takes is not fixed."""
+    clients = []
     pids = set()
-    for ws in clients:
+    while len(clients) < connections or (len(pids) < spread and len(clients) < most):
+        ws = await group.connect()
+        clients.append(ws)
         _, pid, ppid, impl = (await command(ws, "pid", "#pid")).split()
         assert int(ppid) == group.proc.pid
         assert impl == group.impl
@@ -32,8 +41,8 @@ async def pids_seen(group, connections: int) -> tuple[set[int], list]:
 @pytest.mark.parametrize("impl", ["cython", "python"])
 async def test_workers_share_one_port(workers, impl, socket_mode):
     group = await workers(3, impl=impl, socket_mode=socket_mode)  # waits until all 3 answered
-    pids, clients = await pids_seen(group, 24)
-    assert len(pids) >= 2, pids  # 24 connections are spread over several workers
+    pids, clients = await pids_seen(group, 24, spread=2)
+    assert len(pids) >= 2, pids  # connections open at once are spread over several workers
     for ws in clients:
         await ws.close()
     assert f"3 workers on 127.0.0.1:{group.port} ({socket_mode}" in group.log()
@@ -47,10 +56,10 @@ async def test_killed_worker_is_restarted(workers, impl):
         await ws.close()
     victim = min(pids)
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # for hangs only
     new: set[int] = set()
     while not new:
-        assert time.monotonic() < deadline, group.log()
+        assert time.monotonic() < deadline, f"no restarted worker answered within 60 s\n{group.log()}"
         try:
             ws = await group.connect()
             _, pid, ppid, _ = (await command(ws, "pid", "#pid")).split()
@@ -71,15 +80,15 @@ async def test_killed_worker_is_restarted(workers, impl):
 @pytest.mark.parametrize("impl", ["cython", "python"])
 async def test_sigterm_to_parent_closes_every_client_with_1001(workers, impl):
     group = await workers(2, impl=impl, loop="uvloop" if impl == "python" else "asyncio")
-    pids, clients = await pids_seen(group, 12)
+    pids, clients = await pids_seen(group, 12, spread=2)
     assert len(pids) == 2
     group.terminate()
     for ws in clients:
-        with pytest.raises(Exception):
-            await asyncio.wait_for(ws.recv(), 10)
+        with pytest.raises(wsfast.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 30)
         assert ws.close_code == 1001, ws.close_code
         assert ws.close_reason == "server shutting down"
-    assert await asyncio.to_thread(group.wait, 10) == 0
+    assert await asyncio.to_thread(group.wait, 30) == 0
     log = group.log()
     assert f"signal {signal.SIGTERM} received, stopping 2 workers" in log
     assert "killing" not in log
@@ -102,15 +111,17 @@ async def test_worker_restarts_are_rate_limited(tmp_path):
         "import wsfast.asyncio.workers as w\n"
         "w._serve_until_stopped = boom\n"  # every worker exits at once with code 3
         "logging.basicConfig(level=logging.INFO)\n"
+        # A window far longer than the run: how long a busy machine takes to start the
+        # workers cannot let it slide past old restarts (exactly 3 are allowed).
         "raise SystemExit(run_workers(handler, 2, host='127.0.0.1', port=0, max_restarts=3,\n"
-        "                             restart_window=30, min_uptime=0.0))\n"
+        "                             restart_window=3600, min_uptime=0.0))\n"
     )
-    started = time.monotonic()
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, str(script)], env=impl_env("python"), capture_output=True, timeout=30
+        subprocess.run, [sys.executable, str(script)], env=impl_env("python"), capture_output=True, timeout=90
     )
     assert proc.returncode == 1, proc.stderr.decode()
     err = proc.stderr.decode()
     assert "exited with code 3" in err and "giving up" in err
+    # Three restarts, then the fourth exit makes it give up (it does not spin).
     assert err.count("restarting") == 3
-    assert time.monotonic() - started < 20
+    assert "3 restarts in 3600 s, giving up" in err, err
