@@ -85,8 +85,9 @@ async def test_server_closes_with_code_and_reason(server):
     with pytest.raises(wsfast.ConnectionClosed) as info:
         await asyncio.wait_for(ws.recv(), 5)
     assert (info.value.code, info.value.reason) == (4001, "done here ☃")
-    # After its close, the app's next receive() is the disconnect.
-    assert await wait_for_event(lambda e: e[0] == "/close") == ("/close", "websocket.disconnect", 4001, "")
+    # After its close, the app's next receive() is the disconnect, with the client's answer
+    # (which echoes the code and the reason).
+    assert await wait_for_event(lambda e: e[0] == "/close") == ("/close", "websocket.disconnect", 4001, "done here ☃")
 
     async with ws_connect(f"ws://127.0.0.1:{server}/close") as ws2:
         await ws2.send("1000 normal")
