@@ -11,6 +11,9 @@ Kernels (``impl``) and implementations by name (``impl_name``)
 """
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import os
 
 import pytest
@@ -24,6 +27,60 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
 _hypothesis_settings.register_profile("wsfast", deadline=None)
 _hypothesis_settings.load_profile("wsfast")
+
+# A coroutine test still running after this many seconds has hung: it fails then, naming the
+# await it was stuck in, well before pytest-timeout's global 120 s. A test that legitimately
+# runs longer says so with @pytest.mark.hang_deadline(seconds).
+HANG_TEST = 60.0
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hang_deadline(seconds): a longer hang deadline for this test")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        func = getattr(item, "obj", None)
+        if inspect.iscoroutinefunction(func):
+            marker = item.get_closest_marker("hang_deadline")
+            item.obj = _fail_when_hung(func, marker.args[0] if marker else HANG_TEST)
+
+
+def _awaiting(coro) -> str:
+    """The chain of awaits a coroutine is suspended in, innermost last: 'file:line function'."""
+    hops = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:
+            hops.append(repr(coro)[:120])
+            break
+        hops.append(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
+    return "\n    -> ".join(hops)
+
+
+def _fail_when_hung(func, seconds: float):
+    @functools.wraps(func)
+    async def guarded(*args, **kwargs):
+        task = asyncio.current_task()
+        inner = func(*args, **kwargs)
+        where: list[str] = []
+
+        def fire():
+            where.append(_awaiting(inner))
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(seconds, fire)
+        try:
+            return await inner
+        except asyncio.CancelledError:
+            if where:
+                raise AssertionError(f"hung: after {seconds:g} s the test was still waiting at\n    {where[0]}") from None
+            raise
+        finally:
+            handle.cancel()
+
+    return guarded
 
 
 def load_impl(name: str):
