@@ -9,6 +9,7 @@ from pathlib import Path
 import wsfast
 
 ROOT = Path(__file__).resolve().parent.parent
+HANG = 30.0  # a deadline for hangs only
 
 
 def load_example(relative: str):
@@ -25,15 +26,17 @@ async def test_chat_room_serves_page_and_fans_out():
         port = server.port()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        page = await asyncio.wait_for(reader.read(), 5)
+        page = await asyncio.wait_for(reader.read(), HANG)
         assert page.startswith(b"HTTP/1.1 200") and b"new WebSocket" in page
         writer.close()
         a = await wsfast.connect(f"ws://127.0.0.1:{port}/chat")
         b = await wsfast.connect(f"ws://127.0.0.1:{port}/chat")
-        assert json.loads(await a.recv())["type"] == "system"
+        # Each one's own "joined" announcement: it is in the room (subscribed first).
+        for ws in (a, b):
+            assert json.loads(await asyncio.wait_for(ws.recv(), HANG))["type"] == "system"
         await a.send(json.dumps({"name": "ann", "text": "hi ☃"}))
         for ws in (a, b):
-            while (msg := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "chat":
+            while (msg := json.loads(await asyncio.wait_for(ws.recv(), HANG)))["type"] != "chat":
                 pass
             assert msg == {"type": "chat", "name": "ann", "text": "hi ☃"}
         await a.close()

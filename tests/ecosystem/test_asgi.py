@@ -6,6 +6,8 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,13 +25,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
 
-async def wait_for_event(predicate, timeout=5.0):
-    for _ in range(int(timeout / 0.01)):
+# Deadlines are for hangs only; each one that expires fails with what it waited for.
+HANG = 30.0
+
+
+async def wait_for_event(predicate, timeout=HANG):
+    deadline = time.monotonic() + timeout
+    while True:
         found = [e for e in EVENTS if predicate(e)]
         if found:
             return found[-1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"event not seen within {timeout:g} s; events: {EVENTS}")
         await asyncio.sleep(0.01)
-    raise AssertionError(f"event not seen; events: {EVENTS}")
 
 
 @pytest.fixture
@@ -83,7 +91,7 @@ async def test_server_closes_with_code_and_reason(server):
     ws = await wsfast.connect(f"ws://127.0.0.1:{server}/close")
     await ws.send("4001 done here ☃")
     with pytest.raises(wsfast.ConnectionClosed) as info:
-        await asyncio.wait_for(ws.recv(), 5)
+        await asyncio.wait_for(ws.recv(), HANG)
     assert (info.value.code, info.value.reason) == (4001, "done here ☃")
     # After its close, the app's next receive() is the disconnect, with the client's answer
     # (which echoes the code and the reason).
@@ -118,7 +126,7 @@ async def test_app_error_closes_1011(server):
     ws = await wsfast.connect(f"ws://127.0.0.1:{server}/crash")
     await ws.send("go")
     with pytest.raises(wsfast.ConnectionClosed) as info:
-        await asyncio.wait_for(ws.recv(), 5)
+        await asyncio.wait_for(ws.recv(), HANG)
     assert info.value.code == 1011
 
 
@@ -134,13 +142,13 @@ async def test_scope(server):
 async def test_plain_http_and_bad_upgrade(server):
     reader, writer = await asyncio.open_connection("127.0.0.1", server)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert b"plain HTTP still works" in await asyncio.wait_for(reader.read(), 5)
+    assert b"plain HTTP still works" in await asyncio.wait_for(reader.read(), HANG)
     writer.close()
     # Upgrade: websocket without a key: wsfast's handshake answers 400 without calling the app.
     reader, writer = await asyncio.open_connection("127.0.0.1", server)
     writer.write(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Version: 13\r\n\r\n")
-    head = await asyncio.wait_for(reader.read(), 5)
+    head = await asyncio.wait_for(reader.read(), HANG)
     assert head.startswith(b"HTTP/1.1 400 "), head
     writer.close()
 
@@ -160,7 +168,7 @@ async def test_server_shutdown_closes_1012(implementation):
         assert await ws.recv() == "x"
         srv.should_exit = True
         with pytest.raises(wsfast.ConnectionClosed) as info:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), HANG)
         assert info.value.code == 1012
     assert await wait_for_event(lambda e: e[0] == "/echo") == ("/echo", "disconnect", 1012, "")
 
@@ -174,7 +182,7 @@ async def test_no_compression_when_uvicorn_disables_it(implementation):
             assert await ws.recv() == "a" * 1000
             await ws.send("a" * 1001)  # over uvicorn's ws_max_size: 1009
             with pytest.raises(wsfast.ConnectionClosed) as info:
-                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), HANG)
             assert info.value.code == 1009
 
 
@@ -188,11 +196,19 @@ def test_uvicorn_command_line_accepts_the_class_string(tmp_path):
     try:
         port = None
         lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "Uvicorn running on" in line:
-                port = int(line.split("http://127.0.0.1:")[1].split()[0])
-                break
+        found = threading.Event()
+
+        def read() -> None:  # uvicorn's readiness line, with the port it bound
+            nonlocal port
+            for line in proc.stdout:
+                lines.append(line)
+                if "Uvicorn running on" in line:
+                    port = int(line.split("http://127.0.0.1:")[1].split()[0])
+                    break
+            found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        assert found.wait(60), f"uvicorn printed no 'Uvicorn running on' within 60 s: {''.join(lines)}"
         assert port, "".join(lines)
 
         async def talk():
@@ -203,4 +219,4 @@ def test_uvicorn_command_line_accepts_the_class_string(tmp_path):
         assert asyncio.run(talk()) == ("via the command line", "uvicorn")
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(30)

@@ -6,7 +6,9 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,12 @@ from wsfast.cli import build_parser
 from .procs import ENV, NEUTRAL_CWD, ROOT
 
 
-async def run_cli(*args: str, stdin: bytes = b"", timeout: float = 20) -> tuple[int, str, str]:
+# Deadlines are for hangs only (a busy machine may take seconds to start a Python process);
+# each one that expires fails with what it waited for.
+HANG = 60.0
+
+
+async def run_cli(*args: str, stdin: bytes = b"", timeout: float = HANG) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wsfast", *args, cwd=NEUTRAL_CWD, env=ENV,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -49,7 +56,10 @@ class Client:
 
     async def expect(self, predicate) -> str:
         while True:
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), 10)
+            try:
+                raw = await asyncio.wait_for(self.proc.stdout.readline(), HANG)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no expected line within {HANG:g} s; got {self.lines}") from None
             assert raw, f"output ended; got {self.lines}"
             line = raw.decode().rstrip("\n")
             self.lines.append(line)
@@ -57,9 +67,9 @@ class Client:
                 return line
 
     async def finish(self) -> tuple[int, list[str]]:
-        rest = await asyncio.wait_for(self.proc.stdout.read(), 10)
+        rest = await asyncio.wait_for(self.proc.stdout.read(), HANG)
         self.lines += rest.decode().splitlines()
-        return await asyncio.wait_for(self.proc.wait(), 10), self.lines
+        return await asyncio.wait_for(self.proc.wait(), HANG), self.lines
 
 
 async def test_connect_pipes_messages_ping_and_close():
@@ -104,7 +114,12 @@ async def test_connect_end_of_input_closes_normally_and_server_close_ends_it():
 
 
 async def test_connect_failure_exit_status():
-    code, out, err = await run_cli("connect", "ws://127.0.0.1:9/")  # nothing listens on port 9
+    # A port we hold bound without listening: connections to it are refused, and no other
+    # process can start listening on it meanwhile (a fixed "unused" port may be in use).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        code, out, err = await run_cli("connect", f"ws://127.0.0.1:{port}/")
     assert code == 1 and "failed to connect" in err
 
 
@@ -118,23 +133,30 @@ class ServeProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "wsfast", "serve", "--port", "0", *self.args, cwd=NEUTRAL_CWD, env=ENV,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        self.banner = (await asyncio.wait_for(self.proc.stdout.readline(), 20)).decode()
+        try:  # the banner is printed once the port is bound
+            self.banner = (await asyncio.wait_for(self.proc.stdout.readline(), HANG)).decode()
+        except asyncio.TimeoutError:
+            raise AssertionError(f"wsfast serve printed no banner within {HANG:g} s") from None
         assert self.banner.startswith("wsfast serve: "), self.banner
         self.port = int(self.banner.split("://127.0.0.1:")[1].split("/")[0])
         return self
 
     async def connect(self, path: str = "/", **kwargs):
-        for _ in range(100):  # with --workers the port is reserved before the workers listen
+        # With --workers the port is bound (and the banner printed) before the workers
+        # listen: until one does, a connection is refused or reset. Retried until then.
+        deadline = time.monotonic() + HANG
+        while True:
             try:
                 return await wsfast.connect(f"ws://127.0.0.1:{self.port}{path}", **kwargs)
-            except OSError:
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"server not reachable within {HANG:g} s: {exc!r}") from None
                 await asyncio.sleep(0.05)
-        raise AssertionError("server not reachable")
 
     async def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGINT)
-        rest = await asyncio.wait_for(self.proc.stdout.read(), 20)
-        return await self.proc.wait(), rest.decode()
+        rest = await asyncio.wait_for(self.proc.stdout.read(), HANG)
+        return await asyncio.wait_for(self.proc.wait(), HANG), rest.decode()
 
     async def __aexit__(self, *exc) -> None:
         if self.proc.returncode is None:
@@ -152,18 +174,19 @@ async def test_serve_echo_and_sigint_shutdown():
         assert await ws.recv() == b"\x00" * 70000
         code, rest = await server.stop()
         with pytest.raises(wsfast.ConnectionClosed) as info:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), HANG)
         assert info.value.code == 1001  # going away
         assert code == 0 and "shutting down" in rest
 
 
 async def test_serve_broadcast():
     async with ServeProcess("--broadcast", "--no-compression") as server:
+        # Once b's connect() returned, the server has answered its handshake: b's
+        # connection is open there, so a's message (sent after) is broadcast to it.
         a, b = await server.connect(), await server.connect()
-        await asyncio.sleep(0.05)
         await a.send("to everyone")
-        assert await asyncio.wait_for(a.recv(), 5) == "to everyone"
-        assert await asyncio.wait_for(b.recv(), 5) == "to everyone"
+        assert await asyncio.wait_for(a.recv(), HANG) == "to everyone"
+        assert await asyncio.wait_for(b.recv(), HANG) == "to everyone"
         await a.close()
         await b.close()
         assert (await server.stop())[0] == 0
@@ -174,13 +197,13 @@ async def test_serve_demo_serves_page_and_room():
         assert "open it in a browser" in server.banner
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        page = await asyncio.wait_for(reader.read(), 5)
+        page = await asyncio.wait_for(reader.read(), HANG)
         assert page.startswith(b"HTTP/1.1 200") and b"new WebSocket" in page
         writer.close()
         ws = await server.connect("/chat")
-        assert "joined" in await asyncio.wait_for(ws.recv(), 5)
+        assert "joined" in await asyncio.wait_for(ws.recv(), HANG)
         await ws.send('{"name": "cli", "text": "hi"}')
-        assert '"text": "hi"' in await asyncio.wait_for(ws.recv(), 5)
+        assert '"text": "hi"' in await asyncio.wait_for(ws.recv(), HANG)
         await ws.close()
         assert (await server.stop())[0] == 0
 
@@ -192,11 +215,11 @@ async def test_serve_workers():
         clients = [await server.connect() for _ in range(4)]
         for i, ws in enumerate(clients):
             await ws.send(f"w{i}")
-            assert await asyncio.wait_for(ws.recv(), 5) == f"w{i}"
+            assert await asyncio.wait_for(ws.recv(), HANG) == f"w{i}"
         code, _ = await server.stop()
         for ws in clients:
             with pytest.raises(wsfast.ConnectionClosed):
-                await asyncio.wait_for(ws.recv(), 10)
+                await asyncio.wait_for(ws.recv(), HANG)
         assert code == 0
 
 

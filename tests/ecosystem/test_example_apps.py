@@ -50,6 +50,18 @@ async def raw_stalled_client(port: int, path: str) -> socket.socket:
     return sock
 
 
+# Deadlines are for hangs only: they fail a test that would otherwise wait forever, naming
+# what it waited for; none of them measures how fast a busy machine is.
+HANG = 30.0
+
+
+async def wait_until(predicate, what: str, timeout: float = HANG) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
 async def test_ticker_closes_slow_consumer_and_feeds_the_others():
     ticker_mod = load_example("examples/ticker/server.py")
     ticker = ticker_mod.Ticker(ticker_mod.default_symbols(20), sndbuf=16 * 1024, seed=1)
@@ -58,27 +70,42 @@ async def test_ticker_closes_slow_consumer_and_feeds_the_others():
         fast = [await wsfast.connect(f"ws://127.0.0.1:{port}/", max_queue=None) for _ in range(5)]
         picky = await wsfast.connect(f"ws://127.0.0.1:{port}/?symbols=AAB", max_queue=None)
         stalled = await raw_stalled_client(port, "/")
-        await asyncio.sleep(0.05)
-        assert len(ticker.hub.subscribers("AAA")) == 6
+        await wait_until(lambda: len(ticker.hub.subscribers("AAA")) == 6, "the stalled client to subscribe")
         ticks = 400
+        updates: list[list] = [[] for _ in fast]
+        picked: list = []
+
+        async def collect(ws, out: list, n: int) -> None:
+            while len(out) < n:
+                out.append(json.loads(await ws.recv()))
+
+        readers = [asyncio.create_task(collect(ws, out, ticks * 20)) for ws, out in zip(fast, updates)]
+        readers.append(asyncio.create_task(collect(picky, picked, ticks)))
         for i in range(ticks):
+            if i % 10 == 0 and i:
+                # Bursts of 10 ticks (8 KiB a client, under write_limit), each once the
+                # readers have had every update so far: only the stalled client can fall
+                # behind, whatever the kernel's socket buffers hold.
+                await wait_until(lambda: all(len(u) >= i * 20 for u in updates) and len(picked) >= i
+                                 or any(r.done() for r in readers),
+                                 f"the readers to get the updates of {i} ticks")
             ticker.tick()
-            if i % 10 == 0:
-                await asyncio.sleep(0.001)  # let the fast clients read
+        await asyncio.wait_for(asyncio.gather(*readers), HANG)
         # The stalled reader was closed with 1013 and left every topic; the others stay.
         assert ticker.stats["closed_slow"] == 1
         open_subscribers = [ws for ws in ticker.hub.subscribers("AAA") if ws.state is wsfast.State.OPEN]
         assert len(open_subscribers) == 5
         stalled.close()  # unread data: the kernel resets the connection; the hub forgets it
-        for ws in fast:
-            updates = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(ticks * 20)]
-            assert [u["n"] for u in updates if u["s"] == "AAC"] == list(range(1, ticks + 1))
-        picked = [json.loads(await asyncio.wait_for(picky.recv(), 5)) for _ in range(ticks)]
+        for got in updates:
+            assert len(got) == ticks * 20
+            assert [u["n"] for u in got if u["s"] == "AAC"] == list(range(1, ticks + 1))
         assert {u["s"] for u in picked} == {"AAB"}
         await picky.send(json.dumps({"subscribe": "AAT"}))
-        await asyncio.sleep(0.05)
+        hub = ticker.hub
+        (picky_conn,) = set(hub.subscribers("AAB")) - set(hub.subscribers("AAA"))
+        await wait_until(lambda: picky_conn in set(hub.subscribers("AAT")), "picky's subscription to AAT")
         ticker.tick()
-        got = {json.loads(await asyncio.wait_for(picky.recv(), 5))["s"] for _ in range(2)}
+        got = {json.loads(await asyncio.wait_for(picky.recv(), HANG))["s"] for _ in range(2)}
         assert got == {"AAB", "AAT"}
         for ws in (*fast, picky):
             await ws.close()
@@ -91,45 +118,77 @@ async def test_ticker_runs_on_its_timer():
     try:
         async with wsfast.serve(ticker.handler, "127.0.0.1", 0) as server:
             async with wsfast.connect(f"ws://127.0.0.1:{server.port()}/?symbols=TWO") as ws:
-                seqs = [json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] for _ in range(5)]
+                seqs = [json.loads(await asyncio.wait_for(ws.recv(), HANG))["n"] for _ in range(5)]
                 assert seqs == sorted(seqs) and len(set(seqs)) == 5
     finally:
         task.cancel()
 
 
 async def test_game_fans_out_snapshots_at_the_tick_rate():
+    """The game loop keeps a fixed schedule (rate 50/s): a tick never runs before its slot,
+    a tick that ran late never makes the next one bunch up (the missed slots are skipped
+    and counted), every tick's snapshot reaches every player, and inputs move the player by
+    exactly SPEED / rate per tick. Checked on the recorded step times and counters, so a
+    busy machine (ticks skipped) passes and a wrong schedule fails."""
     game_mod = load_example("examples/game/server.py")
-    game = game_mod.Game(rate=50)
+    rate = 50
+    period = 1.0 / rate
+    game = game_mod.Game(rate=rate)
+    loop = asyncio.get_running_loop()
+    steps: list[tuple[float, int]] = []  # (loop time, slot: ticks + skipped before this step)
+    step = game.step
+
+    def recorded_step() -> None:
+        steps.append((loop.time(), game.tick_count + game.skipped_ticks))
+        step()
+
+    game.step = recorded_step
     async with wsfast.serve(game.handler, "127.0.0.1", 0) as server:
         port = server.port()
         # max_queue=None: these clients leave snapshots unread, and close() on a connection
         # whose reading is paused by max_queue waits close_timeout (reported to the lead).
         a = await wsfast.connect(f"ws://127.0.0.1:{port}/", max_queue=None)
         b = await wsfast.connect(f"ws://127.0.0.1:{port}/", max_queue=None)
-        await asyncio.sleep(0.02)
+        await wait_until(lambda: len(game.positions) == 2, "both players to join")
         runner = asyncio.create_task(game.run())
         try:
             await a.send(json.dumps({"dx": 1, "dy": -1}))
-            start = time.monotonic()
-            first = json.loads(await asyncio.wait_for(b.recv(), 5))
-            while time.monotonic() - start < 0.6:
-                last = json.loads(await asyncio.wait_for(b.recv(), 5))
-            elapsed = time.monotonic() - start
-            ticks = last["tick"] - first["tick"]
-            assert 0.6 * 50 * elapsed <= ticks <= 1.4 * 50 * elapsed + 2, (ticks, elapsed)
-            positions = sorted(last["players"].values())
-            assert len(positions) == 2 and [50.0, 50.0] in positions  # b does not move
-            mover = [p for p in positions if p != [50.0, 50.0]][0]
-            assert mover[0] > 51.0 and mover[1] < 49.0  # a moved right and up
+            await wait_until(lambda: (1.0, -1.0) in game.inputs.values(), "a's input to arrive")
+            (a_id,) = [str(game.ids[ws]) for ws, move in game.inputs.items() if move == (1.0, -1.0)]
+            input_tick = game.tick_count  # the ticks after this one all apply a's input
+            snapshots = []
+            while len(snapshots) < 30:  # 0.6 s of ticks on an idle machine
+                snap = json.loads(await asyncio.wait_for(b.recv(), HANG))
+                if snap["tick"] > input_tick:
+                    snapshots.append(snap)
             # a receives the same snapshots
-            snap = json.loads(await asyncio.wait_for(a.recv(), 5))
+            snap = json.loads(await asyncio.wait_for(a.recv(), HANG))
             assert snap["tick"] >= 1 and len(snap["players"]) == 2
         finally:
             runner.cancel()
+        ticks = [s["tick"] for s in snapshots]
+        assert ticks == list(range(ticks[0], ticks[0] + 30))  # every tick, once, in order
+        start = steps[0][0]
+        for i, (when, slot) in enumerate(steps):
+            assert when >= start + slot * period - 1e-3, (i, when - start, slot)  # never early
+            if i:
+                prev_when, prev_slot = steps[i - 1]
+                assert slot > prev_slot  # one slot per step, never the same twice
+                # A late step does not make the next one bunch up: the next slot is past it.
+                assert start + slot * period > prev_when - 1e-3, (i, prev_when - start, slot)
+        assert len(steps) == game.tick_count  # every tick went through step()
+        first, last = snapshots[0], snapshots[-1]
+        positions = sorted(last["players"].values())
+        assert len(positions) == 2 and [50.0, 50.0] in positions  # b does not move
+        # a moves right and up by exactly SPEED / rate per tick (its input came before).
+        moved = last["tick"] - first["tick"]
+        step_size = game_mod.SPEED / rate
+        assert last["players"][a_id][0] == pytest.approx(first["players"][a_id][0] + moved * step_size, abs=2e-3)
+        assert last["players"][a_id][1] == pytest.approx(first["players"][a_id][1] - moved * step_size, abs=2e-3)
         await a.close()
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: len(game.positions) == 1, "a to leave the world")
         game.step()
-        while (snap := json.loads(await asyncio.wait_for(b.recv(), 5)))["tick"] != game.tick_count:
+        while (snap := json.loads(await asyncio.wait_for(b.recv(), HANG)))["tick"] != game.tick_count:
             pass
         assert len(snap["players"]) == 1  # a left the world
         await b.close()
@@ -146,19 +205,19 @@ async def test_fastapi_example_under_uvicorn(implementation):
             assert await ws.recv() == b"\x00\x01"
         a = await wsfast.connect(f"ws://127.0.0.1:{port}/ws/room/lobby")
         b = await wsfast.connect(f"ws://127.0.0.1:{port}/ws/room/lobby")
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: len(app_mod.rooms.get("lobby", ())) == 2, "both clients to join the room")
         await a.send("hello room")
         for ws in (a, b):
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["text"] == "hello room"
+            assert json.loads(await asyncio.wait_for(ws.recv(), HANG))["text"] == "hello room"
         await a.close()
         await b.close()
         with pytest.raises(wsfast.InvalidStatus) as info:
             await wsfast.connect(f"ws://127.0.0.1:{port}/ws/private")
         assert info.value.response.status_code == 401
         ws = await wsfast.connect(f"ws://127.0.0.1:{port}/ws/private?token=letmein")
-        assert await ws.recv() == "welcome"
+        assert await asyncio.wait_for(ws.recv(), HANG) == "welcome"
         with pytest.raises(wsfast.ConnectionClosedOK):
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), HANG)
         assert (ws.close_code, ws.close_reason) == (1000, "that was all")
 
 
@@ -206,7 +265,7 @@ def test_chat_page_in_headless_chromium():
 
     server = ChatServerThread()
     server.start()
-    assert server.ready.wait(10)
+    assert server.ready.wait(60), "the chat server thread did not start listening within 60 s"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -217,7 +276,7 @@ def test_chat_page_in_headless_chromium():
         driver.get(f"http://127.0.0.1:{server.port}/")
 
         def wait_for(predicate, what):
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60  # for hangs only (Chromium starts slowly when busy)
             while time.monotonic() < deadline:
                 value = predicate()
                 if value:
@@ -241,7 +300,7 @@ def test_chat_page_in_headless_chromium():
         async def python_member():
             async with wsfast.connect(f"ws://127.0.0.1:{server.port}/chat") as ws:
                 await ws.send(json.dumps({"name": "python", "text": "hi browser"}))
-                while json.loads(await asyncio.wait_for(ws.recv(), 5)).get("name") != "python":
+                while json.loads(await asyncio.wait_for(ws.recv(), HANG)).get("name") != "python":
                     pass
 
         asyncio.run(python_member())

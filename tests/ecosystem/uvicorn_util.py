@@ -19,18 +19,19 @@ async def running_uvicorn(app: Any, ws: Any, **config: Any) -> AsyncIterator[tup
     server = uvicorn.Server(cfg)
     task = asyncio.ensure_future(server.serve())
     try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
+        # Until uvicorn says it has started (listening), or has failed; the deadline is for
+        # hangs only: a busy machine may take a while.
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (server.started or task.done()) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
         if task.done():
             task.result()
-        assert server.started, "uvicorn did not start"
+        assert server.started, "uvicorn did not start within 60 s"
         port = server.servers[0].sockets[0].getsockname()[1]
         yield server, port
     finally:
         server.should_exit = True
         try:
-            await asyncio.wait_for(task, 15)
+            await asyncio.wait_for(task, 30)
         except (asyncio.TimeoutError, asyncio.CancelledError):
             task.cancel()
