@@ -45,11 +45,11 @@ from .errors import (
     RPCError,
 )
 from .methods import Methods
-from .peer import Peer, PeerStats, Stream, current_peer
+from .peer import Peer, PeerCallbacks, PeerStats, Stream, current_peer
 
 __all__ = [
     "CODEC", "Ack", "call_all", "call_subscribers", "connect", "serve", "Methods", "Peer",
-    "PeerStats", "Stream", "current_peer", "RPCError", "ParseError", "InvalidRequest",
+    "PeerCallbacks", "PeerStats", "Stream", "current_peer", "RPCError", "ParseError", "InvalidRequest",
     "MethodNotFound", "InvalidParams", "InternalError", "MethodTimeout", "Overloaded", "NotAPeer",
     "RequestCancelled", "CallTimeout", "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND",
     "INVALID_PARAMS", "INTERNAL_ERROR", "METHOD_TIMEOUT", "OVERLOADED", "NOT_A_PEER",

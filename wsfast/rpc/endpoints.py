@@ -1,13 +1,12 @@
-"""``rpc.serve`` and ``rpc.connect``: a wsfast server or client whose connections are peers."""
+"""``rpc.serve`` and ``rpc.connect``: a wsfast server or client whose connections are peers
+(in callback mode: ``PeerCallbacks``)."""
 from __future__ import annotations
 
-import asyncio
-import inspect
 from typing import Any, Callable, Mapping
 
 from ..asyncio.client import connect as ws_connect
 from ..asyncio.server import serve as ws_serve
-from .peer import Peer
+from .peer import Peer, PeerCallbacks
 
 _PEER_OPTIONS = ("on_message", "timeout", "method_timeout", "max_concurrency", "max_queued",
                  "max_outgoing", "max_batch", "stream_window", "max_collect", "expose_errors")
@@ -21,44 +20,35 @@ def serve(methods: Mapping[str, Callable[..., Any]], host: str | None = None, po
           on_connect: Callable[[Peer], Any] | None = None, **options: Any) -> Any:
     """``wsfast.serve`` with a ``Peer`` on every connection; await it or ``async with`` it.
 
-    ``on_connect(peer)`` runs when a connection opens (a coroutine runs beside the peer, so
-    it may ``await peer.call(...)`` the client). Peer options (``timeout``,
+    ``on_connect(peer)`` runs when a connection opens (a coroutine runs as a task beside the
+    peer, so it may ``await peer.call(...)`` the client). Peer options (``timeout``,
     ``max_concurrency``, ``on_message``...) go to each ``Peer``; the rest to ``wsfast.serve``.
     """
     peer_options = _split(options)
 
-    async def handler(ws: Any) -> None:
-        peer = Peer(ws, methods, **peer_options)
-        task = None
-        if on_connect is not None:
-            result = on_connect(peer)
-            if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-        try:
-            await peer.run()
-        finally:
-            if task is not None and not task.done():
-                task.cancel()
+    class Callbacks(PeerCallbacks):
+        def __init__(self) -> None:
+            super().__init__(methods, on_open=on_connect, **peer_options)
 
-    return ws_serve(handler, host, port, **options)
+    return ws_serve(Callbacks, host, port, **options)
 
 
 class connect:
-    """``async with rpc.connect(uri, methods) as peer``: a wsfast client with a running peer.
+    """``async with rpc.connect(uri, methods) as peer``: a wsfast client that is a peer.
 
     Also ``peer = await rpc.connect(...)`` (then ``await peer.close()``). Peer options go to
     the ``Peer``, the rest to ``wsfast.connect``.
     """
 
     def __init__(self, uri: str, methods: Mapping[str, Callable[..., Any]] | None = None, **options: Any) -> None:
-        self._peer_options = _split(options)
-        self._connect = ws_connect(uri, **options)
-        self._methods = methods
+        self._callbacks = PeerCallbacks(methods, **_split(options))
+        self._connect = ws_connect(uri, callbacks=self._callbacks, **options)
         self.peer: Peer | None = None
 
     async def _open(self) -> Peer:
-        ws = await self._connect
-        self.peer = Peer(ws, self._methods, **self._peer_options).start()
+        await self._connect
+        self.peer = self._callbacks.peer
+        assert self.peer is not None
         return self.peer
 
     def __await__(self) -> Any:

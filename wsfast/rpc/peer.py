@@ -1,20 +1,30 @@
 """A JSON-RPC 2.0 peer on one wsfast connection: it serves methods and calls the other side's.
 
-The peer owns the connection's receiving side: ``run()`` (or ``start()``, or ``async with``)
-reads every message with ``ws.recv()`` and routes it. Requests and notifications run the
-registered methods, responses resolve ``call()``s, and messages that are not JSON-RPC go to
-``on_message`` when the application gave one (RPC and plain messages then share the
-connection).
+The peer owns the connection's receiving side, in one of two ways:
+
+* reader mode, on any connection: ``run()`` (or ``start()``, or ``async with``) reads every
+  message with ``ws.recv()`` (a coroutine handler's ``ws``);
+* callback mode, what ``rpc.serve`` and ``rpc.connect`` use: ``PeerCallbacks`` is the
+  connection's callbacks object and hands each message to ``feed()`` straight from the
+  transport. No task wakes up per message: a plain function's answer is written in the same
+  write as the others of its read, and an answer resolves ``call()`` directly.
+
+Requests and notifications run the registered methods, responses resolve ``call()``s, and
+messages that are not JSON-RPC go to ``on_message`` when the application gave one (RPC and
+plain messages then share the connection).
 
 Flow control, so that neither side can make the other grow without bound:
 
 * at most ``max_concurrency`` methods run at once per connection; up to ``max_queued`` more
-  requests wait in order, and beyond that the peer stops reading (the connection's own
-  ``max_queue`` then stops reading from the socket) until a method finishes;
+  requests wait in order, and beyond that the peer stops reading until a method finishes
+  (reader mode stops calling ``recv()``, and the connection's ``max_queue`` stops reading
+  from the socket; callback mode pauses the transport's reading and keeps what its last
+  read brought for later);
 * at most ``max_outgoing`` of our calls (and streams) are in flight; a further ``call()``
   waits for a slot;
-* the peer stops reading while the connection's write buffer is over ``write_limit`` (a
-  peer that sends requests and never reads the answers gets no more of them handled);
+* after every 256 KiB of answers the peer lets them be written, and stops reading while the
+  connection's write buffer is over ``write_limit`` (a peer that sends requests and never
+  reads the answers gets no more of them handled);
 * a batch holds at most ``max_batch`` entries (larger ones are answered with -32600).
 
 Extensions to JSON-RPC 2.0 (notifications and a method whose names start with ``$/``, which
@@ -39,7 +49,7 @@ from dataclasses import dataclass, fields
 from types import CoroutineType
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
 
-from ..exceptions import ConnectionClosed
+from ..exceptions import ConnectionClosed, closed_exception
 from . import _json
 from .errors import (
     _MISSING,
@@ -60,6 +70,7 @@ from .methods import Methods, params_fit
 logger = logging.getLogger("wsfast.rpc")
 
 _DEFAULT: Any = object()
+_CHECK_BYTES = 256 * 1024  # answers written between two looks at the write buffer
 _ID_TYPES = (str, int, float, type(None))  # bool is not among them: type(True) is bool
 _OPENERS = frozenset("{[ \t\r\n") | frozenset((b"{", b"[", b" ", b"\t", b"\r", b"\n"))
 _current: contextvars.ContextVar["Peer"] = contextvars.ContextVar("wsfast_rpc_peer")
@@ -111,6 +122,7 @@ class PeerStats:
     cancelled: int = 0                # methods cancelled on the caller's request
     cancels_sent: int = 0
     timeouts: int = 0                 # our calls that got no answer in time
+    throttled: int = 0                # times the peer stopped reading (queue full or writes backed up)
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -221,7 +233,10 @@ class Peer:
         self._tasks: set[asyncio.Task] = set()
         self._queue_waiter: asyncio.Future | None = None
         self._reader: asyncio.Task | None = None
-        self._reading = False
+        self._reading = False  # run() or attach() was called
+        self._callback_mode = False
+        self._backlog: deque[Any] | None = None  # callback mode, reading paused: messages to handle later
+        self._unchecked = 0  # bytes of answers since the write buffer was last looked at
         self._closed_exc: BaseException | None = None
 
     # ------------------------------------------------------------------------ methods
@@ -261,6 +276,8 @@ class Peer:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection and wait until the peer has stopped."""
+        if self._backlog is not None:
+            self._resume_reading()  # the other side's close frame must get through
         await self.ws.close(code, reason)
         if self._reader is not None and self._reader is not asyncio.current_task():
             await asyncio.gather(self._reader, return_exceptions=True)
@@ -284,7 +301,6 @@ class Peer:
         try:
             recv = ws.recv
             receive = self._receive
-            burst = 0
             while True:
                 try:
                     message = await recv()
@@ -294,25 +310,91 @@ class Peer:
                 plain = receive(message)
                 if plain is not None:
                     await plain
-                if len(self._queue) > self.max_queued:
-                    await self._wait_for_queue()
-                # While received messages are queued, recv() does not suspend and the
-                # connection defers its writes to the next loop iteration: every few
-                # messages, let them be written so that the write limit can take effect.
-                burst += 1
-                if burst >= 16:
-                    burst = 0
-                    await asyncio.sleep(0)
-                if ws.buffered_amount:
-                    await ws.drain()
+                if self._unchecked > _CHECK_BYTES or len(self._queue) > self.max_queued or ws.buffered_amount:
+                    await self._relieve()
         finally:
             self._shut_down(closed_exc)
 
+    def attach(self) -> None:
+        """Callback mode: the connection's ``on_message`` calls ``feed()`` and its
+        ``on_close`` calls ``detach()`` (``PeerCallbacks`` does both)."""
+        if self._reading:
+            raise RuntimeError("this peer is already running")
+        self._reading = self._callback_mode = True
+        _peers[self.ws] = self
+
+    def detach(self) -> None:
+        """Callback mode: the connection closed."""
+        self._shut_down(None)
+
+    def feed(self, message: Any) -> None:
+        """Callback mode: handle one received message (call it from ``on_message``)."""
+        if self._backlog is not None:
+            self._backlog.append(message)  # reading is paused: handled once the pressure is off
+            return
+        _current.set(self)
+        plain = self._receive(message)
+        if plain is not None:
+            self._spawn(plain)
+        if self._unchecked > _CHECK_BYTES or len(self._queue) > self.max_queued:
+            self._backlog = deque()
+            self.stats.throttled += 1
+            transport = self.ws.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+            self._spawn(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Callback mode, reading paused: wait for the pressure to go, handle the backlog."""
+        backlog = self._backlog
+        assert backlog is not None
+        try:
+            while True:
+                await self._relieve()
+                if not backlog:
+                    break
+                plain = self._receive(backlog.popleft())
+                if plain is not None:
+                    await plain
+        finally:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        self._backlog = None
+        transport = self.ws.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    async def _relieve(self) -> None:
+        """Let queued answers be written and wait while the write buffer is over its limit;
+        wait while more than ``max_queued`` requests wait for a slot."""
+        if self._unchecked > _CHECK_BYTES:
+            self._unchecked = 0
+            await asyncio.sleep(0)  # the connection writes what it deferred
+        ws = self.ws
+        if ws.buffered_amount:
+            await ws.drain()
+        if len(self._queue) > self.max_queued:
+            await self._wait_for_queue()
+
+    def _spawn(self, awaitable: Any) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _shut_down(self, exc: BaseException | None) -> None:
+        if self._closed_exc is not None:
+            return
         if _peers.get(self.ws) is self:
             del _peers[self.ws]
-        if exc is None:  # the reader stopped for another reason (cancelled, on_message raised)
-            exc = ConnectionClosed(self.ws.close_code or 1006, "the RPC peer stopped")
+        if self._backlog is not None:
+            self._backlog.clear()
+        if exc is None:
+            ws = self.ws
+            if ws.closed:  # callback mode: the connection closed
+                exc = closed_exception(ws.close_code or 1006, ws.close_reason or "")
+            else:  # the reader stopped for another reason (cancelled, on_message raised)
+                exc = ConnectionClosed(ws.close_code or 1006, "the RPC peer stopped")
         self._closed_exc = exc
         for job in self._queue:
             job.coro.close()
@@ -638,6 +720,7 @@ class Peer:
             self.ws.send_nowait(text)
         except ConnectionClosed:
             self.stats.unsent += 1
+        self._unchecked += len(text)
 
     # ------------------------------------------------------------------ extensions
 
@@ -919,6 +1002,38 @@ class Peer:
 
     def __repr__(self) -> str:
         return f"<rpc.Peer {self.ws!r}>"
+
+
+class PeerCallbacks:
+    """Callbacks for ``wsfast.serve(...)`` / ``wsfast.connect(..., callbacks=...)`` that make
+    the connection a ``Peer`` in callback mode (``rpc.serve`` and ``rpc.connect`` use it).
+
+    ``peer`` is set when the connection opens; ``on_open(peer)`` is then called (a coroutine
+    runs as a task, cancelled when the connection closes). For a server, pass a subclass or
+    a factory: each connection needs its own instance.
+    """
+
+    def __init__(self, methods: Mapping[str, Callable[..., Any]] | None = None, *,
+                 on_open: Callable[[Peer], Any] | None = None, **peer_options: Any) -> None:
+        self.methods = methods
+        self.open_hook = on_open
+        self.peer_options = peer_options
+        self.peer: Peer | None = None
+
+    def on_open(self, ws: Any) -> None:
+        peer = self.peer = Peer(ws, self.methods, **self.peer_options)
+        peer.attach()
+        if self.open_hook is not None:
+            result = self.open_hook(peer)
+            if inspect.isawaitable(result):
+                peer._spawn(result)
+
+    def on_message(self, ws: Any, message: Any, opcode: int) -> None:
+        self.peer.feed(message)  # type: ignore[union-attr]
+
+    def on_close(self, ws: Any, code: int, reason: str) -> None:
+        if self.peer is not None:
+            self.peer.detach()
 
 
 class Stream:
