@@ -17,6 +17,7 @@ import os
 import pytest
 
 from bench import run
+from bench.test_loadgen_deflate import start_server
 
 pytestmark = pytest.mark.skipif(not os.environ.get("WSFAST_E2E"), reason="set WSFAST_E2E=1 to run")
 
@@ -30,12 +31,7 @@ def test_e2e(benchmark, server, case_name):
     pin = run.Pinning()
     case = run.parse_case(case_name)
     opts = argparse.Namespace(duration=1.0, warmup=0.3)
-    port = run.free_port()
-    srv = run.ServerProcess(server, port, False, pin)
-    try:
-        srv.wait_ready()
-    except run.Skip as e:
-        pytest.skip(f"{server}: {e}")
+    srv, port = start_server(server, pin)  # a taken port is retried; SKIP skips
     try:
         res = benchmark.pedantic(run.run_loadgen, args=(port, srv.pid, case, opts, pin),
                                  rounds=1, iterations=1)
