@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import termios
 
 import pytest
 
-from relpeer import Blocking, Raw, Traced, close_payload, frame, wait_for
+from relpeer import Blocking, Raw, Traced, _ioctl_int, close_payload, frame, server_socket, wait_for
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -150,20 +151,33 @@ async def test_endless_empty_continuations_close_at_the_fragment_limit(server):
     peer = await asyncio.to_thread(Blocking, srv.port())
     await asyncio.to_thread(peer.handshake)
     empty = frame(0, b"", fin=False, key=b"kkkk") * 500
+    conns = list(srv.connections)
+
+    def failing() -> bool:
+        return not srv.connections or all(c.state > 1 for c in srv.connections)
+
+    def all_read() -> bool:  # the server has read every byte of the round (or failed)
+        if failing():
+            return True
+        return (_ioctl_int(peer.sock, termios.TIOCOUTQ) == 0
+                and all(_ioctl_int(server_socket(c), termios.FIONREAD) == 0 for c in conns))
+
     with Traced() as traced:
         assert await asyncio.to_thread(peer.sendall, frame(1, b"x", fin=False))
         rounds = 0
         for rounds in range(1, 101):
             if not await asyncio.to_thread(peer.sendall, empty):
                 break
-            if not srv.connections or all(c.state > 1 for c in srv.connections):
+            await wait_for(all_read, what=f"the server to read round {rounds}")
+            if failing():
                 break
-            await asyncio.sleep(0.005)
         code = await asyncio.to_thread(peer.read_close_code)
+    del conns
     peer.close()
     print(f"empty continuations: close {code} after {rounds} rounds of 500, peak {traced.peak_growth} B")
     assert code == 1009
-    assert rounds <= 10  # 1000 frames = 2 rounds of 500; some slack for scheduling
+    # The first frame and 2 rounds of 500 are 1001 fragments: the second round fails it.
+    assert rounds == 2
     assert traced.peak_growth < READ_BUFFER + 64 * KiB, traced.peak_growth
 
 
