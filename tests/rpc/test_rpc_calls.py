@@ -147,19 +147,18 @@ async def test_call_batch_keeps_order_and_returns_errors_in_place(rpc_pair, code
     assert await client.call_batch([]) == []
 
 
-async def test_plain_messages_share_the_connection(serve_ws, connect_ws, codec):
+async def test_plain_messages_share_the_connection(serve_peers, connect_peer, codec):
     plain = asyncio.Queue()
 
-    async def handler(ws):
-        async def on_message(message):          # a coroutine: awaited before the next message
-            plain.put_nowait(message)
-            await ws.send(f"plain echo: {message}")
-        await rpc.Peer(ws, server_methods(), on_message=on_message).run()
+    async def on_message(message):  # reader mode awaits it before the next message; callback mode runs it as a task
+        plain.put_nowait(message)
+        await rpc.current_peer().ws.send(f"plain echo: {message}")
 
-    server = await serve_ws(handler)
+    server, _ = await serve_peers(server_methods(), on_message=on_message)
     client_plain = asyncio.Queue()
-    ws = await connect_ws(server.uri)
-    async with rpc.Peer(ws, on_message=client_plain.put_nowait) as client:
+    client = await connect_peer(server.uri, on_message=client_plain.put_nowait)
+    async with client:
+        ws = client.ws
         await ws.send("hello")
         await ws.send('{"type": "chat", "text": "not JSON-RPC"}')
         await ws.send("[1, 2, 3]")
