@@ -509,16 +509,22 @@ class Peer:
                 return
         else:
             stats.requests_received += 1
-            if func is None:
-                stats.methods_not_found += 1
-                self._answer_error(id, batch, RPCError(METHOD_NOT_FOUND))
-                return
-            if id in self._incoming and id is not None:
-                stats.invalid_requests += 1
-                stats.duplicate_ids += 1
-                self._answer_error(id, batch, RPCError(INVALID_REQUEST, "Invalid Request: id already in use"))
+            if self._refused(func, id, batch):
                 return
         self._invoke(func, method, params, has_id, id, batch, None)
+
+    def _refused(self, func: Any, id: Any, batch: _Batch | None) -> bool:
+        """Answer a request that cannot run (unknown method, id in use); False if it can."""
+        if func is None:
+            self.stats.methods_not_found += 1
+            self._answer_error(id, batch, RPCError(METHOD_NOT_FOUND))
+            return True
+        if id is not None and id in self._incoming:
+            self.stats.invalid_requests += 1
+            self.stats.duplicate_ids += 1
+            self._answer_error(id, batch, RPCError(INVALID_REQUEST, "Invalid Request: id already in use"))
+            return True
+        return False
 
     def _invoke(self, func: Callable[..., Any], method: str, params: Any, has_id: bool, id: Any,
                 batch: _Batch | None, stream: "_Credit | None") -> None:
@@ -735,19 +741,12 @@ class Peer:
             inner = params.get("params")
             window = params.get("window", self.stream_window)
             func = self.methods.get(name) if type(name) is str else None
-            if func is None:
-                stats.methods_not_found += 1
-                self._answer_error(id, batch, RPCError(METHOD_NOT_FOUND))
+            if self._refused(func, id, batch):
                 return
             if (inner is not None and type(inner) is not list and type(inner) is not dict) \
                     or type(window) is not int or window < 1:
                 stats.invalid_params += 1
                 self._answer_error(id, batch, RPCError(INVALID_PARAMS, data="$/stream params"))
-                return
-            if id in self._incoming and id is not None:
-                stats.invalid_requests += 1
-                stats.duplicate_ids += 1
-                self._answer_error(id, batch, RPCError(INVALID_REQUEST, "Invalid Request: id already in use"))
                 return
             self._invoke(func, name, inner, True, id, batch, _Credit(window))
             return
