@@ -42,3 +42,12 @@ fi
 log "building the Cython extensions in place"
 WSFAST_BUILD_EXTENSIONS=yes .venv/bin/python setup.py -q build_ext --inplace >/dev/null
 .venv/bin/python -c "import wsfast; assert wsfast.IMPLEMENTATION == 'cython', wsfast.IMPLEMENTATION; print('[bootstrap] wsfast', wsfast.IMPLEMENTATION)" >&2
+
+# --- wsfast.rpc (issue 22): npm packages of the Node JSON-RPC interop test --------------------
+# tests/rpc/node/package.json (json-rpc-2.0, ws), pinned by its package-lock.json; only when
+# npm is on the machine (the test skips where node/npm are absent).
+if [ ! -d tests/rpc/node/node_modules ] && command -v npm >/dev/null 2>&1; then
+  log "installing the Node packages of tests/rpc/node"
+  (cd tests/rpc/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+    || log "npm ci in tests/rpc/node failed: the Node interop test will try again"
+fi
