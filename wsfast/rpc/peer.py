@@ -511,7 +511,7 @@ class Peer:
             stats.requests_received += 1
             if self._refused(func, id, batch):
                 return
-        self._invoke(func, method, params, has_id, id, batch, None)
+        self._invoke(func, method, params, has_id, id, batch, None)  # type: ignore[arg-type]  # not None here
 
     def _refused(self, func: Any, id: Any, batch: _Batch | None) -> bool:
         """Answer a request that cannot run (unknown method, id in use); False if it can."""
@@ -609,9 +609,9 @@ class Peer:
                 self.stats.cancelled += 1
                 self._failed(job.has_id, job.id, job.batch, RequestCancelled(), job.method)
             except TimeoutError as exc:
-                if self.method_timeout is not None and deadline.expired():
-                    exc = MethodTimeout(data={"timeout": self.method_timeout})
-                self._failed(job.has_id, job.id, job.batch, exc, job.method)
+                timed_out = self.method_timeout is not None and deadline.expired()
+                self._failed(job.has_id, job.id, job.batch,
+                             MethodTimeout(data={"timeout": self.method_timeout}) if timed_out else exc, job.method)
             except Exception as exc:
                 self._failed(job.has_id, job.id, job.batch, exc, job.method)
             else:
@@ -748,7 +748,7 @@ class Peer:
                 stats.invalid_params += 1
                 self._answer_error(id, batch, RPCError(INVALID_PARAMS, data="$/stream params"))
                 return
-            self._invoke(func, name, inner, True, id, batch, _Credit(window))
+            self._invoke(func, name, inner, True, id, batch, _Credit(window))  # type: ignore[arg-type]
             return
         target = params.get("id", _MISSING) if type(params) is dict else _MISSING
         if method == "$/item" and type(params) is dict:
