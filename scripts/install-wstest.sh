@@ -12,6 +12,10 @@
 # reused. Needs root for apt when python2.7 is missing. tests/conformance/run_autobahn.py calls it.
 set -euo pipefail
 home=${WSTEST_HOME:-/opt/wstest}
+mkdir -p "$(dirname "$home")"
+# One install at a time: parallel runs (CI legs, developers) wait for the first one.
+exec 9>"$home.lock"
+flock -w 900 9 || { echo "install-wstest: another install held $home.lock for 15 minutes" >&2; exit 1; }
 if [ -x "$home/py2/bin/wstest" ] && "$home/py2/bin/wstest" --help >/dev/null 2>&1; then
   echo "$home/py2/bin/wstest"; exit 0
 fi
