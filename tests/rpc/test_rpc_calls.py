@@ -191,3 +191,32 @@ async def test_connection_closing_fails_pending_calls(rpc_pair):
         await within(client.call("forever"), "a call after close")
     await within(client.wait_closed(), "the client peer to stop")
     assert client.closed and rpc.Peer.of(client.ws) is None
+
+
+async def test_serve_and_connect_hooks(impl_name):
+    """rpc.serve's on_connect / on_disconnect, around a connection opened with rpc.connect."""
+    events = asyncio.Queue()
+
+    async def on_connect(peer):
+        try:
+            events.put_nowait(("connect", await peer.call("whoami")))
+        except rpc.MethodNotFound:
+            events.put_nowait(("connect", "a client without whoami"))
+
+    def on_disconnect(peer):
+        events.put_nowait(("disconnect", peer.closed, rpc.Peer.of(peer.ws)))
+
+    client_methods = rpc.Methods()
+    client_methods.add(lambda: "the client", name="whoami")
+    async with rpc.serve(server_methods(), "127.0.0.1", 0, on_connect=on_connect, on_disconnect=on_disconnect,
+                         implementation=impl_name, timeout=10) as server:
+        async with rpc.connect(f"ws://127.0.0.1:{server.port()}/", client_methods,
+                               implementation=impl_name) as peer:
+            assert await within(events.get(), "on_connect") == ("connect", "the client")
+            assert await within(peer.call("add", [1, 2]), "a call") == 3
+        assert await within(events.get(), "on_disconnect") == ("disconnect", True, None)
+        peer = await rpc.connect(f"ws://127.0.0.1:{server.port()}/", implementation=impl_name)
+        assert await within(events.get(), "the second connection") == ("connect", "a client without whoami")
+        assert await within(peer.call("echo", ["awaited"]), "a call") == "awaited"
+        await peer.close()
+        assert peer.closed

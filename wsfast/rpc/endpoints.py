@@ -17,18 +17,20 @@ def _split(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(methods: Mapping[str, Callable[..., Any]], host: str | None = None, port: int | None = None, *,
-          on_connect: Callable[[Peer], Any] | None = None, **options: Any) -> Any:
+          on_connect: Callable[[Peer], Any] | None = None, on_disconnect: Callable[[Peer], Any] | None = None,
+          **options: Any) -> Any:
     """``wsfast.serve`` with a ``Peer`` on every connection; await it or ``async with`` it.
 
     ``on_connect(peer)`` runs when a connection opens (a coroutine runs as a task beside the
-    peer, so it may ``await peer.call(...)`` the client). Peer options (``timeout``,
-    ``max_concurrency``, ``on_message``...) go to each ``Peer``; the rest to ``wsfast.serve``.
+    peer, so it may ``await peer.call(...)`` the client), ``on_disconnect(peer)`` when it has
+    closed. Peer options (``timeout``, ``max_concurrency``, ``on_message``...) go to each
+    ``Peer``; the rest to ``wsfast.serve``.
     """
     peer_options = _split(options)
 
     class Callbacks(PeerCallbacks):
         def __init__(self) -> None:
-            super().__init__(methods, on_open=on_connect, **peer_options)
+            super().__init__(methods, on_open=on_connect, on_close=on_disconnect, **peer_options)
 
     return ws_serve(Callbacks, host, port, **options)
 

@@ -380,7 +380,12 @@ class Peer:
     def _spawn(self, awaitable: Any) -> None:
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._spawned_done)
+
+    def _spawned_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s: error in a task of the peer (on_open, on_message)", self, exc_info=task.exception())
 
     def _shut_down(self, exc: BaseException | None) -> None:
         if self._closed_exc is not None:
@@ -1008,14 +1013,17 @@ class PeerCallbacks:
     the connection a ``Peer`` in callback mode (``rpc.serve`` and ``rpc.connect`` use it).
 
     ``peer`` is set when the connection opens; ``on_open(peer)`` is then called (a coroutine
-    runs as a task, cancelled when the connection closes). For a server, pass a subclass or
-    a factory: each connection needs its own instance.
+    runs as a task, cancelled when the connection closes), and ``on_close(peer)`` once it
+    has closed (after every pending call failed). For a server, pass a subclass or a
+    factory: each connection needs its own instance.
     """
 
     def __init__(self, methods: Mapping[str, Callable[..., Any]] | None = None, *,
-                 on_open: Callable[[Peer], Any] | None = None, **peer_options: Any) -> None:
+                 on_open: Callable[[Peer], Any] | None = None, on_close: Callable[[Peer], Any] | None = None,
+                 **peer_options: Any) -> None:
         self.methods = methods
         self.open_hook = on_open
+        self.close_hook = on_close
         self.peer_options = peer_options
         self.peer: Peer | None = None
 
@@ -1033,6 +1041,10 @@ class PeerCallbacks:
     def on_close(self, ws: Any, code: int, reason: str) -> None:
         if self.peer is not None:
             self.peer.detach()
+            if self.close_hook is not None:
+                result = self.close_hook(self.peer)
+                if inspect.isawaitable(result):
+                    asyncio.ensure_future(result)
 
 
 class Stream:
