@@ -43,9 +43,15 @@ def test_targets_compare_two_implementations():
 @pytest.mark.parametrize("name", list(targets.TARGETS))
 def test_atheris_short_run(name):
     pytest.importorskip("atheris")
-    proc = subprocess.run(
-        [sys.executable, os.path.join(FUZZ, "run.py"), "--seconds", "3", "--target", name],
-        capture_output=True, text=True, timeout=180,
-    )
+    # A 3 s run; the 90 s deadline is for a hang, and fires before pytest's 120 s timeout
+    # (which would say nothing of the fuzzer's output).
+    try:
+        proc = subprocess.run(
+            [sys.executable, os.path.join(FUZZ, "run.py"), "--seconds", "3", "--target", name],
+            capture_output=True, text=True, timeout=90,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"fuzz/run.py --seconds 3 --target {name} did not finish in 90 s:\n"
+                             f"{exc.stdout or ''}{exc.stderr or ''}") from None
     assert proc.returncode == 0, proc.stdout + proc.stderr
     print(proc.stdout.strip())
