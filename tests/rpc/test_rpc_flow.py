@@ -168,3 +168,46 @@ async def test_limits_must_be_positive(rpc_pair):
     _, client = await rpc_pair()
     with pytest.raises(ValueError):
         rpc.Peer(client.ws, max_concurrency=0)
+
+
+async def test_methods_calling_back_their_caller_do_not_deadlock_a_full_queue(rpc_pair):
+    """The server's one slot and its queue are full of methods that call the client back: it
+    keeps reading (the answers free the slots) and refuses the requests beyond the queue with
+    -32002, instead of stopping its reads and waiting for answers it no longer reads."""
+    gate = asyncio.Event()
+    server_methods = rpc.Methods()
+
+    @server_methods.add
+    async def ask(i):
+        return await rpc.current_peer().call("answer", [i])
+
+    client_methods = rpc.Methods()
+
+    @client_methods.add
+    async def answer(i):
+        await gate.wait()
+        return i * 2
+
+    server, client = await rpc_pair(server_methods, client_methods,
+                                    server_options={"max_concurrency": 1, "max_queued": 1, "timeout": 60},
+                                    client_options={"timeout": 60})
+    calls = [asyncio.ensure_future(client.call("ask", [i])) for i in range(6)]
+    await wait_until(lambda: server.stats.overloaded == 4, "the requests beyond the queue to be refused")
+    gate.set()
+    results = await within(asyncio.gather(*calls, return_exceptions=True), "every call to end")
+    assert results[:2] == [0, 2]
+    assert all(isinstance(result, rpc.Overloaded) for result in results[2:])
+    assert await within(client.call("ask", [7]), "a call after") == 14
+
+
+async def test_no_queue_at_all(rpc_pair):
+    """max_queued=0: a request that finds every slot taken stops the reading until one frees."""
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods(), server_options={"max_concurrency": 1, "max_queued": 0})
+    calls = [asyncio.ensure_future(client.call("block", [i])) for i in range(3)]
+    await wait_until(lambda: gate.running == 1, "one method to run")
+    for _ in range(50):  # loop turns, not time
+        await asyncio.sleep(0)
+    assert not server._queue and server.stats.requests_received == 1
+    gate.open.set()
+    assert await within(asyncio.gather(*calls), "the calls") == [0, 1, 2]

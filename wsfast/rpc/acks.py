@@ -63,7 +63,7 @@ async def call_all(connections: Iterable[Any], method: str, params: Any = None, 
             ack.error = Overloaded()
             continue
         fut = loop.create_future()
-        peer._pending[id] = fut
+        peer._register(id, fut)
         try:
             conn.send_nowait(text)
         except ConnectionClosed as exc:

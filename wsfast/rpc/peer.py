@@ -19,7 +19,9 @@ Flow control, so that neither side can make the other grow without bound:
   requests wait in order, and beyond that the peer stops reading until a method finishes
   (reader mode stops calling ``recv()``, and the connection's ``max_queue`` stops reading
   from the socket; callback mode pauses the transport's reading and keeps what its last
-  read brought for later);
+  read brought for later). While calls of ours are in flight it reads on instead (their
+  answers may be what frees the slots: a method calling its caller back) and answers the
+  requests beyond the queue with -32002;
 * at most ``max_outgoing`` of our calls (and streams) are in flight; a further ``call()``
   waits for a slot;
 * after every 256 KiB of answers the peer lets them be written, and stops reading while the
@@ -123,6 +125,7 @@ class PeerStats:
     cancels_sent: int = 0
     timeouts: int = 0                 # our calls that got no answer in time
     throttled: int = 0                # times the peer stopped reading (queue full or writes backed up)
+    overloaded: int = 0               # requests answered -32002: the queue was full while calls of ours were in flight
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -310,7 +313,7 @@ class Peer:
                 plain = receive(message)
                 if plain is not None:
                     await plain
-                if self._unchecked > _CHECK_BYTES or len(self._queue) > self.max_queued or ws.buffered_amount:
+                if self._unchecked > _CHECK_BYTES or self._queue_full() or ws.buffered_amount:
                     await self._relieve()
         finally:
             self._shut_down(closed_exc)
@@ -336,7 +339,7 @@ class Peer:
         plain = self._receive(message)
         if plain is not None:
             self._spawn(plain)
-        if self._unchecked > _CHECK_BYTES or len(self._queue) > self.max_queued:
+        if self._unchecked > _CHECK_BYTES or self._queue_full():
             self._backlog = deque()
             self.stats.throttled += 1
             transport = self.ws.transport
@@ -367,14 +370,14 @@ class Peer:
 
     async def _relieve(self) -> None:
         """Let queued answers be written and wait while the write buffer is over its limit;
-        wait while more than ``max_queued`` requests wait for a slot."""
+        wait while the queue is full (``_queue_full``)."""
         if self._unchecked > _CHECK_BYTES:
             self._unchecked = 0
             await asyncio.sleep(0)  # the connection writes what it deferred
         ws = self.ws
         if ws.buffered_amount:
             await ws.drain()
-        if len(self._queue) > self.max_queued:
+        if self._queue_full():
             await self._wait_for_queue()
 
     def _spawn(self, awaitable: Any) -> None:
@@ -420,8 +423,20 @@ class Peer:
         if self._queue_waiter is not None and not self._queue_waiter.done():
             self._queue_waiter.set_result(None)
 
+    def _queue_full(self) -> bool:
+        """Every slot is taken and ``max_queued`` requests wait, so reading stops: but not
+        while calls of ours are in flight, since their answers may be what frees the slots (a
+        method calling back its caller); requests beyond the queue are then answered -32002."""
+        return self._active >= self.max_concurrency and len(self._queue) >= self.max_queued and not self._pending
+
+    def _wake_reader(self) -> None:
+        waiter = self._queue_waiter
+        if waiter is not None and not waiter.done():
+            self._queue_waiter = None
+            waiter.set_result(None)
+
     async def _wait_for_queue(self) -> None:
-        while len(self._queue) > self.max_queued and self._closed_exc is None:
+        while self._queue_full() and self._closed_exc is None:
             self._queue_waiter = self._loop.create_future()
             await self._queue_waiter
 
@@ -562,6 +577,14 @@ class Peer:
                 self._incoming[id] = job
             if self._active < self.max_concurrency:
                 self._launch(job)
+            elif len(self._queue) >= self.max_queued and self._pending:  # still reading: see _queue_full()
+                if type(result) is CoroutineType:
+                    result.close()
+                self._incoming.pop(id, None)
+                if batch is not None:
+                    batch.pending -= 1
+                self.stats.overloaded += 1
+                self._failed(has_id, id, batch, Overloaded(), method)
             else:
                 self._queue.append(job)
         elif has_id:
@@ -688,10 +711,8 @@ class Peer:
             job = queue.popleft()
             if not job.cancelled:
                 self._launch(job)
-        waiter = self._queue_waiter
-        if waiter is not None and len(queue) <= self.max_queued and not waiter.done():
-            self._queue_waiter = None
-            waiter.set_result(None)
+        if not self._queue_full():
+            self._wake_reader()
 
     # ------------------------------------------------------------------ answering
 
@@ -840,6 +861,13 @@ class Peer:
                 waiter.set_result(None)
                 return
 
+    def _register(self, id: Any, fut: asyncio.Future) -> None:
+        """Wait for the answer to ``id``; a reader stopped by a full queue reads on (see
+        ``_queue_full``): the answer must get through."""
+        if self._queue_waiter is not None:
+            self._wake_reader()
+        self._pending[id] = fut
+
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id
@@ -883,7 +911,7 @@ class Peer:
                 request = {"jsonrpc": "2.0", "method": method, "params": params, "id": id}
             text = _json.dumps(request)
             fut = self._loop.create_future()
-            self._pending[id] = fut
+            self._register(id, fut)
             ws = self.ws
             try:
                 ws.send_nowait(text)
@@ -959,7 +987,8 @@ class Peer:
                 return []
             text = _json.dumps(entries)
             futures = [self._loop.create_future() for _ in ids]
-            self._pending.update(zip(ids, futures))
+            for id, fut in zip(ids, futures):
+                self._register(id, fut)
             try:
                 self.ws.send_nowait(text)
             except BaseException:
@@ -1079,7 +1108,7 @@ class Stream:
             params["params"] = self._params
         done = self._done = peer._loop.create_future()
         done.add_done_callback(self._on_done)
-        peer._pending[id] = done
+        peer._register(id, done)
         peer._streams[id] = self
         try:
             peer.ws.send_nowait(_json.dumps({"jsonrpc": "2.0", "method": "$/stream", "params": params, "id": id}))
