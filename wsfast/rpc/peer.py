@@ -335,7 +335,6 @@ class Peer:
         if self._backlog is not None:
             self._backlog.append(message)  # reading is paused: handled once the pressure is off
             return
-        _current.set(self)
         plain = self._receive(message)
         if plain is not None:
             self._spawn(plain)
@@ -473,6 +472,7 @@ class Peer:
 
     def _plain(self, message: Any) -> Any:
         self.stats.plain_messages += 1
+        _current.set(self)
         result = self.on_message(message)  # type: ignore[misc]
         return result if inspect.isawaitable(result) else None
 
@@ -548,6 +548,7 @@ class Peer:
 
     def _invoke(self, func: Callable[..., Any], method: str, params: Any, has_id: bool, id: Any,
                 batch: _Batch | None, stream: "_Credit | None") -> None:
+        _current.set(self)  # current_peer() in the method (and in the tasks it starts)
         try:
             if params is None:
                 result = func()
