@@ -18,7 +18,9 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 
 
 def env_for(impl_name: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    # The wsfast under test: the one on PYTHONPATH when set (scripts/test-pure.sh's install),
+    # else this checkout.
+    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH") or str(ROOT), PYTHONUNBUFFERED="1")
     env["WSFAST_NO_EXTENSIONS"] = "1" if impl_name == "python" else ""
     return env
 
