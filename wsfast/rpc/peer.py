@@ -601,7 +601,7 @@ class Peer:
         if isinstance(exc, RPCError):
             if isinstance(exc, MethodTimeout):
                 self.stats.method_timeouts += 1
-            else:
+            elif not isinstance(exc, (RequestCancelled, Overloaded)):  # those have their own counters
                 self.stats.application_errors += 1
             self._answer_error(id, batch, exc)
             return
