@@ -211,3 +211,19 @@ async def test_no_queue_at_all(rpc_pair):
     assert not server._queue and server.stats.requests_received == 1
     gate.open.set()
     assert await within(asyncio.gather(*calls), "the calls") == [0, 1, 2]
+
+
+async def test_timeouts_of_calls_in_flight_together(rpc_pair):
+    """A short timeout after a long one expires first; the long call is untouched."""
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods())
+    long_call = asyncio.ensure_future(client.call("block", ["long"], timeout=60))
+    await wait_until(lambda: gate.running == 1, "the long call to run")
+    for _ in range(2):
+        with pytest.raises(rpc.CallTimeout):
+            await within(client.call("block", ["short"], timeout=0.05), "the short call's timeout")
+    await wait_until(lambda: gate.cancelled == 2, "the short calls to be cancelled")
+    assert not long_call.done() and gate.running == 1
+    gate.open.set()
+    assert await within(long_call, "the long call") == "long"
+    assert client.stats.timeouts == 2 and not client._deadlines

@@ -228,6 +228,9 @@ class Peer:
         self._abandoned_order: deque[Any] = deque()
         self._next_id = 0
         self._out_active = 0
+        self._deadlines: dict[Any, tuple[float, asyncio.Future, str, float]] = {}  # call() timeouts
+        self._tick: asyncio.TimerHandle | None = None
+        self._tick_at: float | None = None
         self._out_waiters: deque[asyncio.Future] = deque()
         # their calls: id -> job (running or queued); jobs waiting for a slot
         self._incoming: dict[Any, _Job] = {}
@@ -403,6 +406,10 @@ class Peer:
             else:  # the reader stopped for another reason (cancelled, on_message raised)
                 exc = ConnectionClosed(ws.close_code or 1006, "the RPC peer stopped")
         self._closed_exc = exc
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = self._tick_at = None
+        self._deadlines.clear()
         for job in self._queue:
             job.coro.close()
         self._queue.clear()
@@ -927,11 +934,14 @@ class Peer:
                     await ws.drain()
                 if timeout is None:
                     return await fut
-                handle = self._loop.call_later(timeout, self._expire, id, fut, method, timeout)
+                deadline = self._loop.time() + timeout
+                self._deadlines[id] = (deadline, fut, method, timeout)
+                if self._tick_at is None or deadline < self._tick_at:
+                    self._schedule_tick(deadline)
                 try:
                     return await fut
                 finally:
-                    handle.cancel()
+                    self._deadlines.pop(id, None)
             except asyncio.CancelledError:
                 if self._pending.get(id) is fut:
                     self._abandon(id)
@@ -940,6 +950,30 @@ class Peer:
             self._out_active -= 1
             if self._out_waiters:
                 self._wake_out()
+
+    # Call timeouts: one timer per peer, at the earliest deadline of the calls in flight (a
+    # timer handle per call would cost more than the rest of a call's bookkeeping). When it
+    # fires it expires what is due and moves to the next deadline: calls in flight are few
+    # (max_outgoing), and with one timeout for all the first deadline is rarely missed.
+
+    def _schedule_tick(self, when: float) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        self._tick_at = when
+        self._tick = self._loop.call_at(when, self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        self._tick = self._tick_at = None
+        now = self._loop.time()
+        soonest: float | None = None
+        for id, (deadline, fut, method, timeout) in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[id]
+                self._expire(id, fut, method, timeout)
+            elif soonest is None or deadline < soonest:
+                soonest = deadline
+        if soonest is not None:
+            self._schedule_tick(soonest)
 
     def _expire(self, id: Any, fut: asyncio.Future, method: str, timeout: float) -> None:
         if self._pending.get(id) is fut and not fut.done():
