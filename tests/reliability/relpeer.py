@@ -325,6 +325,18 @@ class Blocking:
         self.buf = self.buf[size + n :]
         return op, payload
 
+    def read_data_frame(self) -> tuple[int, bytes]:
+        """The next data frame (opcode 0-2); a keepalive ping met before it is answered (a
+        slow server, e.g. the pure-Python twin on a busy machine, may ping first)."""
+        while True:
+            op, payload = self.read_frame()
+            if op == 9:
+                self.sock.sendall(frame(10, payload))
+            elif op < 8:
+                return op, payload
+            elif op == 8:
+                raise EOFError(f"closed: {payload[:2].hex()} {payload[2:]!r}")
+
     def read_close_code(self) -> int:
         """Frames up to the close frame; its code (1005 if none)."""
         while True:

@@ -110,7 +110,7 @@ async def _fragments_attack(srv, count: int, *, fin_at_end: bool) -> tuple[int |
     with Traced() as traced:
         await asyncio.to_thread(peer.sendall, wire)
         if fin_at_end:
-            op, payload = await asyncio.to_thread(peer.read_frame)
+            op, payload = await asyncio.to_thread(peer.read_data_frame)
             assert (op, len(payload)) == (1, count)
             code = None
         else:
@@ -212,7 +212,7 @@ async def test_legal_frame_trickled_one_byte_per_read(server, size, monkeypatch)
                 await asyncio.sleep(0)
                 if reads[0] > n:
                     break
-        op, echoed = await asyncio.to_thread(peer.read_frame)
+        op, echoed = await asyncio.to_thread(peer.read_data_frame)
     peer.close()
     print(f"trickle: {reads[0]} reads ({reads[1]} of one byte) for {len(wire)} B, "
           f"peak {traced.peak_growth} B")
