@@ -220,3 +220,34 @@ async def test_serve_and_connect_hooks(impl_name):
         assert await within(peer.call("echo", ["awaited"]), "a call") == "awaited"
         await peer.close()
         assert peer.closed
+
+
+async def test_methods_of_an_object(rpc_pair):
+    class Calculator:
+        def __init__(self):
+            self.total = 0
+
+        def add(self, n):
+            self.total += n
+            return self.total
+
+        async def reset(self):
+            self.total = 0
+            return "reset"
+
+        def _private(self):
+            return "hidden"
+
+    calc = Calculator()
+    table = rpc.methods_of(calc, "calc.")
+    assert sorted(table) == ["calc.add", "calc.reset"]
+    _, client = await rpc_pair(table)
+    assert await within(client.call("calc.add", [2]), "add") == 2
+    assert await client.call("calc.add", [3]) == 5
+    assert await client.call("calc.reset") == "reset" and calc.total == 0
+    with pytest.raises(rpc.MethodNotFound):
+        await client.call("calc._private")
+    with pytest.raises(ValueError):
+        rpc.Methods().add(len, name="rpc.reserved")
+    with pytest.raises(ValueError):
+        rpc.Methods({"$/cancelRequest": len})

@@ -44,11 +44,11 @@ from .errors import (
     RequestCancelled,
     RPCError,
 )
-from .methods import Methods
+from .methods import Methods, methods_of
 from .peer import Peer, PeerCallbacks, PeerStats, Stream, current_peer
 
 __all__ = [
-    "CODEC", "Ack", "call_all", "call_subscribers", "connect", "serve", "Methods", "Peer",
+    "CODEC", "Ack", "call_all", "call_subscribers", "connect", "serve", "Methods", "methods_of", "Peer",
     "PeerCallbacks", "PeerStats", "Stream", "current_peer", "RPCError", "ParseError", "InvalidRequest",
     "MethodNotFound", "InvalidParams", "InternalError", "MethodTimeout", "Overloaded", "NotAPeer",
     "RequestCancelled", "CallTimeout", "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND",

@@ -48,6 +48,19 @@ class Methods(dict):
         return func
 
 
+def methods_of(obj: Any, prefix: str = "") -> Methods:
+    """The public methods of ``obj`` (an instance, a class or a module) as a ``Methods``
+    table, named ``prefix + name``: ``Methods(methods_of(Calculator(), "calc."))``."""
+    table = Methods()
+    for name in dir(obj):
+        if name.startswith("_"):
+            continue
+        value = getattr(obj, name)
+        if callable(value) and not inspect.isclass(value):
+            table.add(value, name=prefix + name)
+    return table
+
+
 def params_fit(func: Callable[..., Any], args: Any) -> bool:
     """Whether ``args`` (a list, a dict or None) binds to ``func``'s signature.
 
