@@ -228,6 +228,8 @@ async def test_subscriber_that_never_reads_during_a_broadcast_storm(server, on_f
             _, op, payload = await peer.read_frame()
             if op == 2:
                 received[i].append(struct.unpack("!I", payload[:4])[0])
+            elif op == 9:  # the readers are alive: only the silent one misses its pongs
+                peer.send(frame(10, payload))
 
     tasks = [asyncio.create_task(read_all(i, p)) for i, p in enumerate(readers)]
     max_buffered = 0
