@@ -138,6 +138,7 @@ def main() -> None:
     if two_cpus:
         os.sched_setaffinity(0, {1})
     libraries = args.libraries.split(",")
+    load_before = os.getloadavg()[0]
     samples: dict[str, dict[int, list[dict]]] = {lib: {n: [] for n in INFLIGHT} for lib in libraries}
     for round_ in range(args.rounds):
         for inflight in INFLIGHT:
@@ -152,7 +153,9 @@ def main() -> None:
     import wsfast
     from wsfast.rpc import CODEC
     print(f"\n{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {args.rounds} rounds x {args.duration:g} s, "
-          f"medians; wsfast {wsfast.IMPLEMENTATION} ({CODEC}), Python {platform.python_version()}, asyncio loop")
+          f"medians; wsfast {wsfast.IMPLEMENTATION} ({CODEC}), Python {platform.python_version()}, asyncio loop; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
+          f"{'' if args.pin else ', not pinned'}")
     print("\n| in flight | library | calls/s | p50 | p99 |")
     print("|---|---|---|---|---|")
     for n in INFLIGHT:
