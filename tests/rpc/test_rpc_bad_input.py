@@ -253,3 +253,10 @@ async def test_a_peer_that_never_reads_its_answers_stops_being_read(serve_peers)
     # The limit, plus the answers written between two looks at the write buffer (256 KiB).
     assert peers[0].ws.buffered_amount < 64 * 1024 + 256 * 1024 + 2 * 100_000
     writer.transport.abort()
+
+
+async def test_extension_notifications_sent_as_requests_get_an_empty_answer(raw_server):
+    peer, raw = await raw_server(methods())
+    answer = await raw.ask({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 12345}, "id": 1})
+    assert answer == {"jsonrpc": "2.0", "result": None, "id": 1}
+    assert peer.stats.cancels_received == 1

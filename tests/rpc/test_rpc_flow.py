@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from rpchelp import wait_until, within
 
+import wsfast
 from wsfast import rpc
 
 
@@ -227,3 +228,82 @@ async def test_timeouts_of_calls_in_flight_together(rpc_pair):
     gate.open.set()
     assert await within(long_call, "the long call") == "long"
     assert client.stats.timeouts == 2 and not client._deadlines
+
+
+async def test_call_batch_timeouts_and_cancellation(rpc_pair):
+    gate = Gate()
+    server, client = await rpc_pair(gate.methods())
+    # A batch is answered with one array once every entry is done: a slow entry holds the rest.
+    results = await within(client.call_batch([("echo", [1]), ("block", [2])], timeout=0.05), "the batch")
+    assert all(isinstance(result, rpc.CallTimeout) for result in results)
+    await wait_until(lambda: gate.cancelled == 1, "the timed-out entry to be cancelled on the server")
+    await wait_until(lambda: client.stats.late_responses == 2, "the batch's late answer")
+    batch = asyncio.ensure_future(client.call_batch([("block", [3]), ("block", [4])], timeout=None))
+    await wait_until(lambda: gate.running == 2, "both entries to run")
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    await wait_until(lambda: gate.cancelled == 3 and server._active == 0, "both entries to be cancelled")
+    assert client.stats.cancels_sent == 4 and client._out_active == 0 and not client._pending
+
+
+async def test_cancelling_a_task_iterating_a_stream_cancels_the_method(rpc_pair):
+    produced = []
+    methods = rpc.Methods()
+
+    @methods.add
+    async def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    server, client = await rpc_pair(methods)
+    first = asyncio.Event()
+
+    async def consume():
+        async for _ in client.stream("endless", window=2):
+            first.set()
+            await asyncio.Event().wait()  # stuck on the first item
+
+    task = asyncio.ensure_future(consume())
+    await within(first.wait(), "the first item")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_until(lambda: server.stats.cancelled == 1 and server._active == 0, "the method to be cancelled")
+    assert client._out_active == 0 and not client._streams
+
+
+async def test_a_failing_reader_fails_the_pending_calls(serve_ws, connect_ws):
+    """Reader mode: when on_message raises, run() ends with it and the calls in flight fail."""
+    started = asyncio.Event()
+
+    async def handler(ws):
+        table = rpc.Methods()
+
+        @table.add
+        async def hold():
+            started.set()
+            await asyncio.Event().wait()
+
+        await rpc.Peer(ws, table).run()
+
+    server = await serve_ws(handler)
+
+    def on_message(message):
+        raise RuntimeError("application bug")
+
+    ws = await connect_ws(server.uri)
+    peer = rpc.Peer(ws, on_message=on_message)
+    reader = asyncio.ensure_future(peer.run())
+    call = asyncio.ensure_future(peer.call("hold"))
+    await within(started.wait(), "the method to run")
+    await next(iter(server.connections)).send("a plain message from the server")
+    with pytest.raises(RuntimeError):
+        await within(reader, "the reader to fail")
+    with pytest.raises(wsfast.ConnectionClosed):
+        await within(call, "the pending call to fail")
+    assert peer.closed
+    await ws.close()

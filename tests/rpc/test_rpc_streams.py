@@ -94,11 +94,17 @@ async def test_a_plain_call_gets_the_items_as_a_list(rpc_pair, codec):
     await within(counter.closed.wait(), "the generator to be closed")
 
 
-async def test_leaving_the_loop_early_cancels_the_method(rpc_pair):
+@pytest.mark.parametrize("how", ["async with", "plain break"])
+async def test_leaving_the_loop_early_cancels_the_method(rpc_pair, how):
     counter = Counter()
     server, client = await rpc_pair(counter.methods())
-    async with client.stream("count", [10**9], window=4) as stream:
-        async for item in stream:
+    if how == "async with":
+        async with client.stream("count", [10**9], window=4) as stream:
+            async for item in stream:
+                if item == 10:
+                    break
+    else:  # no aclose(): the dropped Stream cleans up
+        async for item in client.stream("count", [10**9], window=4):
             if item == 10:
                 break
     await within(counter.closed.wait(), "the callee's generator to close")

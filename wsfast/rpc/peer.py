@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
+import weakref
 from collections import deque
 from dataclasses import dataclass, fields
 from types import CoroutineType
@@ -223,7 +225,8 @@ class Peer:
         self._loop = asyncio.get_running_loop()
         # our calls: id -> future; ids given up on (answers to them are "late", not "unknown")
         self._pending: dict[Any, asyncio.Future] = {}
-        self._streams: dict[Any, Stream] = {}
+        # open streams by id, weakly: a Stream the caller dropped (left its loop) cleans up
+        self._streams: "weakref.WeakValueDictionary[Any, Stream]" = weakref.WeakValueDictionary()
         self._abandoned: set[Any] = set()
         self._abandoned_order: deque[Any] = deque()
         self._next_id = 0
@@ -1142,7 +1145,7 @@ class Stream:
         if self._params is not None:
             params["params"] = self._params
         done = self._done = peer._loop.create_future()
-        done.add_done_callback(self._on_done)
+        done.add_done_callback(functools.partial(_stream_done, weakref.ref(self)))
         peer._register(id, done)
         peer._streams[id] = self
         try:
@@ -1151,11 +1154,6 @@ class Stream:
             self._end()
             raise
         peer.stats.calls_sent += 1
-
-    def _on_done(self, done: asyncio.Future) -> None:
-        if not done.cancelled():
-            done.exception()  # retrieved here: a stream left unread must not warn at exit
-        self._wake()
 
     def _push(self, item: Any) -> bool:
         if len(self._items) >= self.window:
@@ -1221,17 +1219,37 @@ class Stream:
 
     async def aclose(self) -> None:
         """Stop early: the callee is told to cancel the method."""
+        self._stop()
+
+    def _stop(self) -> None:
         if self._done is not None and not self._finished:
             if not self._done.done():
                 self._peer._abandon(self._id)
             self._end()
         self._finished = True
 
+    def __del__(self) -> None:
+        # Left without aclose(): ``break`` out of ``async for``, or the iterating task was
+        # cancelled in the loop's body. The callee must still stop, and the slot come back.
+        if self._done is not None and not self._finished:
+            try:
+                self._stop()
+            except Exception:  # pragma: no cover - a closed loop at interpreter exit
+                pass
+
     async def __aenter__(self) -> "Stream":
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
+
+
+def _stream_done(ref: "weakref.ref[Stream]", done: asyncio.Future) -> None:
+    if not done.cancelled():
+        done.exception()  # retrieved here: a stream left unread must not warn at exit
+    stream = ref()
+    if stream is not None:
+        stream._wake()
 
 
 async def _aiter_sync(iterable: Iterable[Any]) -> AsyncIterator[Any]:
