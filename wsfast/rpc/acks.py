@@ -52,7 +52,7 @@ async def call_all(connections: Iterable[Any], method: str, params: Any = None, 
     acks: list[Ack] = []
     waiting: list[tuple[Ack, Peer, asyncio.Future]] = []
     loop = asyncio.get_running_loop()
-    for conn in connections:
+    for conn in dict.fromkeys(connections):  # each connection once: one id for all
         peer = Peer.of(conn)
         ack = Ack(conn, peer)
         acks.append(ack)
