@@ -74,6 +74,7 @@ from .methods import Methods, params_fit
 logger = logging.getLogger("wsfast.rpc")
 
 _DEFAULT: Any = object()
+_NO_JOBS: deque[Any] = deque(maxlen=0)  # the empty queue of every peer with nothing queued
 _CHECK_BYTES = 256 * 1024  # answers written between two looks at the write buffer
 _ID_TYPES = (str, int, float, type(None))  # bool is not among them: type(True) is bool
 _OPENERS = frozenset("{[ \t\r\n") | frozenset((b"{", b"[", b" ", b"\t", b"\r", b"\n"))
@@ -190,6 +191,15 @@ class Peer:
     each method this peer runs (-32001 after it). See the module docstring for the limits.
     """
 
+    __slots__ = (
+        "ws", "_shared_methods", "_own_methods", "on_message", "timeout", "method_timeout",
+        "max_concurrency", "max_queued", "max_outgoing", "max_batch", "stream_window", "max_collect",
+        "expose_errors", "stats", "_loop", "_pending", "_abandoned", "_streams", "_next_id",
+        "_out_active", "_deadlines", "_tick", "_tick_at", "_out_waiters", "_incoming", "_queue",
+        "_active", "_tasks", "_queue_waiter", "_reader", "_reading", "_callback_mode", "_backlog",
+        "_unchecked", "_closed_exc", "__dict__",
+    )
+
     def __init__(
         self,
         ws: Any,
@@ -223,23 +233,24 @@ class Peer:
         self.expose_errors = expose_errors  # internal errors carry the exception's type and text
         self.stats = PeerStats()
         self._loop = asyncio.get_running_loop()
-        # our calls: id -> future; ids given up on (answers to them are "late", not "unknown")
+        # Containers an idle connection does not need are created on first use (None, or the
+        # shared empty _NO_JOBS): tens of thousands of peers may sit on a server.
+        # our calls: id -> future; ids given up on, oldest first (their answers are "late")
         self._pending: dict[Any, asyncio.Future] = {}
+        self._abandoned: dict[Any, None] = {}
         # open streams by id, weakly: a Stream the caller dropped (left its loop) cleans up
-        self._streams: "weakref.WeakValueDictionary[Any, Stream]" = weakref.WeakValueDictionary()
-        self._abandoned: set[Any] = set()
-        self._abandoned_order: deque[Any] = deque()
+        self._streams: "weakref.WeakValueDictionary[Any, Stream] | None" = None
         self._next_id = 0
         self._out_active = 0
         self._deadlines: dict[Any, tuple[float, asyncio.Future, str, float]] = {}  # call() timeouts
         self._tick: asyncio.TimerHandle | None = None
         self._tick_at: float | None = None
-        self._out_waiters: deque[asyncio.Future] = deque()
+        self._out_waiters: deque[asyncio.Future] | None = None
         # their calls: id -> job (running or queued); jobs waiting for a slot
         self._incoming: dict[Any, _Job] = {}
-        self._queue: deque[_Job] = deque()
+        self._queue: deque[_Job] = _NO_JOBS
         self._active = 0
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] | None = None
         self._queue_waiter: asyncio.Future | None = None
         self._reader: asyncio.Task | None = None
         self._reading = False  # run() or attach() was called
@@ -385,13 +396,18 @@ class Peer:
         if self._queue_full():
             await self._wait_for_queue()
 
+    def _track(self, task: asyncio.Task) -> None:
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+
     def _spawn(self, awaitable: Any) -> None:
         task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
+        self._track(task)
         task.add_done_callback(self._spawned_done)
 
     def _spawned_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
+        self._tasks.discard(task)  # type: ignore[union-attr]
         if not task.cancelled() and task.exception() is not None:
             logger.error("%s: error in a task of the peer (on_open, on_message)", self, exc_info=task.exception())
 
@@ -415,17 +431,17 @@ class Peer:
         self._deadlines.clear()
         for job in self._queue:
             job.coro.close()
-        self._queue.clear()
-        for task in list(self._tasks):
+        self._queue = _NO_JOBS
+        for task in list(self._tasks or ()):
             task.cancel()
         pending, self._pending = self._pending, {}
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(exc)
-        for stream in list(self._streams.values()):
+        for stream in list((self._streams or {}).values()):
             stream._wake()
-        self._streams.clear()
-        waiters, self._out_waiters = self._out_waiters, deque()
+        self._streams = None
+        waiters, self._out_waiters = self._out_waiters or (), None
         for fut in waiters:
             if not fut.done():
                 fut.set_exception(exc)
@@ -597,6 +613,8 @@ class Peer:
                 self.stats.overloaded += 1
                 self._failed(has_id, id, batch, Overloaded(), method)
             else:
+                if self._queue is _NO_JOBS:
+                    self._queue = deque()
                 self._queue.append(job)
         elif has_id:
             self._answer(id, batch, result)
@@ -630,8 +648,8 @@ class Peer:
     def _launch(self, job: _Job) -> None:
         self._active += 1
         task = job.task = self._loop.create_task(self._run_job(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(task)
+        task.add_done_callback(self._tasks.discard)  # type: ignore[union-attr]
 
     async def _run_job(self, job: _Job) -> None:
         _current.set(self)
@@ -789,7 +807,8 @@ class Peer:
             return
         target = params.get("id", _MISSING) if type(params) is dict else _MISSING
         if method == "$/item" and type(params) is dict:
-            stream = self._streams.get(target) if type(target) in _ID_TYPES else None
+            streams = self._streams
+            stream = streams.get(target) if streams is not None and type(target) in _ID_TYPES else None
             if stream is None or not stream._push(params.get("item")):
                 stats.stream_items_dropped += 1
         elif method == "$/cancelRequest" and type(target) in _ID_TYPES:
@@ -828,7 +847,7 @@ class Peer:
                 stats.peer_errors += 1
                 logger.warning("%s: the other side reported an error: %r", self, error)
             elif type(id) in _ID_TYPES and id in self._abandoned:
-                self._abandoned.discard(id)
+                del self._abandoned[id]
                 stats.late_responses += 1
             else:
                 stats.unknown_responses += 1
@@ -852,6 +871,8 @@ class Peer:
             raise self._closed_exc
         while self._out_active >= self.max_outgoing:
             waiter = self._loop.create_future()
+            if self._out_waiters is None:
+                self._out_waiters = deque()
             self._out_waiters.append(waiter)
             try:
                 await waiter
@@ -866,8 +887,9 @@ class Peer:
         self._wake_out()
 
     def _wake_out(self) -> None:
-        while self._out_waiters:
-            waiter = self._out_waiters.popleft()
+        waiters = self._out_waiters
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -888,10 +910,10 @@ class Peer:
         self._pending.pop(id, None)
         if self._closed_exc is not None:
             return
-        self._abandoned.add(id)
-        self._abandoned_order.append(id)
-        if len(self._abandoned_order) > 4096:
-            self._abandoned.discard(self._abandoned_order.popleft())
+        abandoned = self._abandoned
+        abandoned[id] = None
+        if len(abandoned) > 4096:  # the oldest are forgotten: their answers will count as unknown
+            del abandoned[next(iter(abandoned))]
         try:
             self.ws.send_nowait(_json.dumps({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": id}}))
             self.stats.cancels_sent += 1
@@ -1149,6 +1171,8 @@ class Stream:
         done = self._done = peer._loop.create_future()
         done.add_done_callback(functools.partial(_stream_done, weakref.ref(self)))
         peer._register(id, done)
+        if peer._streams is None:
+            peer._streams = weakref.WeakValueDictionary()
         peer._streams[id] = self
         try:
             peer.ws.send_nowait(_json.dumps({"jsonrpc": "2.0", "method": "$/stream", "params": params, "id": id}))
@@ -1173,7 +1197,8 @@ class Stream:
         if not self._finished:
             self._finished = True
             peer = self._peer
-            peer._streams.pop(self._id, None)
+            if peer._streams is not None:
+                peer._streams.pop(self._id, None)
             peer._pending.pop(self._id, None)
             peer._release()
 
