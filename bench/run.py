@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import select
 import signal
@@ -126,7 +127,24 @@ def parse_case(name: str) -> Case:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free port below the kernel's ephemeral range, for a server told its port in advance:
+    one from ``bind(0)`` is ephemeral, and any process's next connection may take it before
+    the server binds. Callers still retry a server that could not bind (see test_loadgen)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    rng = random.SystemRandom()
+    for _ in range(100 if low > 2048 else 0):
+        port = rng.randrange(max(1024, low // 2), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no range to stay below (not Linux): an ephemeral port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import random
 import socket
 import threading
 
@@ -30,33 +29,13 @@ def no_pinning() -> run.Pinning:
     return pin
 
 
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range: one from ``bind(0)`` (``run.free_port``)
-    is ephemeral, and any process's next connection may take it before the server binds."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return run.free_port()
-    rng = random.SystemRandom()
-    for _ in range(100):
-        port = rng.randrange(max(1024, low // 2), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return run.free_port()
-
-
 def start_server(server: str, pin: run.Pinning, deflate: bool = False) -> tuple[run.ServerProcess, int]:
     """A ``bench.servers`` process on a free port, once it printed READY (60 s deadline, for
     hangs only). A port someone else took before the server bound it is replaced by another;
     a server that says SKIP (not installed here) skips the test; any other failure to start
     fails it."""
     for _ in range(10):
-        port = free_port()
+        port = run.free_port()
         srv = run.ServerProcess(server, port, False, pin, deflate=deflate)
         try:
             srv.wait_ready(timeout=60)
