@@ -13,7 +13,7 @@
 pure-Python twin is (no compiler at install time, or ``WSFAST_NO_EXTENSIONS=1``).
 """
 from ._impl import IMPLEMENTATION
-from .close import CloseCode
+from .wire import CloseCode
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -24,8 +24,9 @@ from .exceptions import (
     RemoteProtocolError,
     WebSocketError,
 )
-from .opcodes import Opcode
-from .protocol import Protocol, Side, State
+from .wire import Opcode
+from .protocol import Protocol
+from .wire import Side, State
 
 __version__ = "0.1.0"
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 from .. import limits
 from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from ..handshake import ClientHandshake
-from ..protocol import Side
+from ..wire import ITEM_BINARY, ITEM_TEXT, Side
 from ..uri import parse_uri
 from . import fastnet
 from .compression import client_extensions
@@ -121,7 +121,7 @@ class _TrackingClientConnection(ClientConnection):
 
     def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
         for item in items:
-            if item[0] <= 2:  # text or binary
+            if item[0] == ITEM_TEXT or item[0] == ITEM_BINARY:
                 self.last_message = self._loop.time()
                 break
         super()._dispatch_queue(items)
