@@ -11,8 +11,8 @@ from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from ..handshake import ClientHandshake
 from ..wire import ITEM_BINARY, ITEM_TEXT, Side
 from ..uri import parse_uri
-from . import fastnet
-from .compression import client_extensions
+from . import aiofastnet_support as fastnet
+from ..extensions.compression import client_extensions
 from .connection import Connection
 from .options import ConnectionOptions, logger
 from .reconnect import Backoff, give_up_note, is_retryable, retry_after

@@ -32,8 +32,8 @@ from ..exceptions import (
 from ..protocol import Protocol
 from ..wire import ITEM_BINARY, ITEM_CLOSE, ITEM_FAILURE, ITEM_PING, ITEM_PONG, ITEM_TEXT, Side, State
 from .options import ConnectionOptions
-from .timers import get_wheel
-from .writev import direct_socket, send_parts, write_parts
+from .loop_state import get_wheel
+from .sendmsg import direct_socket, send_parts, write_parts
 
 # Shared empty placeholders, replaced by a connection's own containers on first use.
 _NO_MESSAGES: deque[Any] = deque(maxlen=0)

@@ -21,9 +21,9 @@ from .. import limits
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Request, Response
-from . import fastnet
-from .compact import CompactRequest, CompactResponse
-from .compression import server_extensions
+from . import aiofastnet_support as fastnet
+from .lean_handshake import CompactRequest, CompactResponse
+from ..extensions.compression import server_extensions
 from .connection import Connection
 from .options import ConnectionOptions, logger
 

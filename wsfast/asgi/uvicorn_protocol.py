@@ -37,7 +37,7 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Response
 from ..protocol import Side, State
-from ..asyncio.compression import server_extensions
+from ..extensions.compression import server_extensions
 from ..asyncio.connection import Connection
 from ..asyncio.options import ConnectionOptions
 
