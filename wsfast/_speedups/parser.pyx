@@ -63,25 +63,9 @@ cdef inline long long _limit(object value, str name) except -2:
 cdef class Parser:
     """Turns received bytes into complete WebSocket messages and control frames.
 
-    ``client=True`` means this side is the client, so incoming frames must be unmasked;
-    ``client=False`` (server): they must be masked. Limits of ``None`` mean unlimited;
-    ``max_compressed_size`` None means the same as ``max_size``. ``rsv_allowed`` holds the
-    RSV bits negotiated extensions use (0x40 for permessage-deflate). ``decode_text=False``
-    reports text messages as validated UTF-8 ``bytes`` instead of ``str``.
-
-    ``feed(chunk)`` returns a list of ``(opcode, value)`` items:
-
-    * ``(ITEM_TEXT, str)`` text message (``bytes`` with ``decode_text=False``),
-      ``(ITEM_BINARY, bytes)`` binary message, fragments joined;
-    * ``(ITEM_COMPRESSED_TEXT, bytes)`` / ``(ITEM_COMPRESSED_BINARY, bytes)``: a message
-      whose first frame had RSV1, payload joined but not validated: the caller
-      decompresses it (and validates text);
-    * ``(ITEM_CLOSE, (code, reason))`` close frame; the parser is then done;
-    * ``(ITEM_PING, bytes)`` ping, ``(ITEM_PONG, bytes)`` pong (item kinds: ``wsfast.wire``).
-
-    On a violation ``feed`` returns the items completed before it and sets ``error`` to the
-    exception (a RemoteProtocolError with ``close_code``); the caller fails the connection
-    with that code. After an error or a close frame every ``feed`` returns ``[]``.
+    The same constructor, ``feed``, items, ``error``, ``closed`` and ``special`` as the pure
+    twin: ``wsfast._pure.parser.Parser`` documents them. ``feed_ptr`` is the C entry point of
+    the Cython connection core (bytes straight from the loop's shared receive buffer).
     """
 
     def __cinit__(self):
