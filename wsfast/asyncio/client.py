@@ -14,7 +14,7 @@ from . import aiofastnet_support as fastnet
 from ..extensions.compression import client_extensions
 from .connection import Connection
 from .options import ConnectionOptions
-from .reconnect import Backoff, Reconnecting, is_retryable
+from .reconnect import Reconnecting
 from .watchdog import Watchdog
 
 
@@ -182,15 +182,12 @@ class connect:
         callbacks: Any = None,
         idle_timeout: float | None = None,
         on_idle: Callable[[Any, float], Any] | None = None,
-        backoff: Backoff | None = None,
-        max_retries: int | None = None,
-        reset_after: float = 5.0,
-        should_retry: Callable[[BaseException], bool] = is_retryable,
-        on_connect: Callable[[Any], Any] | None = None,
-        on_retry: Callable[[int, float, BaseException | None], Any] | None = None,
         use_aiofastnet: bool | None = None,
         **options: Any,
     ) -> None:
+        # The reconnecting iterator's policy (backoff, max_retries, reset_after,
+        # should_retry, on_connect, on_retry) and the connection options, by name.
+        policy = {name: options.pop(name) for name in Reconnecting.OPTIONS if name in options}
         if idle_timeout is not None and idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
         self.idle_timeout = idle_timeout
@@ -208,10 +205,7 @@ class connect:
         self.uri = uri
         self._wsuri = parse_uri(uri)
         self._options = ConnectionOptions.build(**options)  # TypeError for an unknown name
-        self._reconnecting = Reconnecting(
-            self, backoff=backoff, max_retries=max_retries, reset_after=reset_after,
-            should_retry=should_retry, on_connect=on_connect, on_retry=on_retry,
-        )
+        self._reconnecting = Reconnecting(self, **policy)
         self._handshake_options = dict(
             origin=origin,
             subprotocols=subprotocols,

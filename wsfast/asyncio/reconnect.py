@@ -129,6 +129,9 @@ class Reconnecting:
     ``on_connect`` and returns it.
     """
 
+    OPTIONS = frozenset({"backoff", "max_retries", "reset_after", "should_retry", "on_connect",
+                         "on_retry"})  # the keyword arguments connect() passes on
+
     def __init__(
         self,
         opener: Opener,

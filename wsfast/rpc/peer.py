@@ -431,10 +431,7 @@ class Peer:
                 stats.methods_not_found += 1
                 self._answer_error(id, batch, RPCError(METHOD_NOT_FOUND))
                 return
-            if id in self._incoming and id is not None:
-                stats.invalid_requests += 1
-                stats.duplicate_ids += 1
-                self._answer_error(id, batch, RPCError(INVALID_REQUEST, "Invalid Request: id already in use"))
+            if self._id_in_use(id, batch):
                 return
         self._invoke(func, method, params, has_id, id, batch, None)
 
@@ -612,6 +609,16 @@ class Peer:
             text = _json.dumps({"jsonrpc": "2.0", "error": RPCError(INTERNAL_ERROR, data=data).to_dict(), "id": id})
         self._deliver(text, batch)
 
+    def _id_in_use(self, id: Any, batch: _Batch | None) -> bool:
+        """True (and the request answered with an error) if ``id`` is already running."""
+        if id is None or id not in self._incoming:
+            return False
+        stats = self.stats
+        stats.invalid_requests += 1
+        stats.duplicate_ids += 1
+        self._answer_error(id, batch, RPCError(INVALID_REQUEST, "Invalid Request: id already in use"))
+        return True
+
     def _answer_error(self, id: Any, batch: _Batch | None, error: RPCError) -> None:
         try:
             text = _json.dumps({"jsonrpc": "2.0", "error": error.to_dict(), "id": id})
@@ -661,10 +668,7 @@ class Peer:
                 stats.invalid_params += 1
                 self._answer_error(id, batch, RPCError(INVALID_PARAMS, data="$/stream params"))
                 return
-            if id in self._incoming and id is not None:
-                stats.invalid_requests += 1
-                stats.duplicate_ids += 1
-                self._answer_error(id, batch, RPCError(INVALID_REQUEST, "Invalid Request: id already in use"))
+            if self._id_in_use(id, batch):
                 return
             self._invoke(func, name, inner, True, id, batch, _Credit(window))
             return
