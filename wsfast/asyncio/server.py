@@ -281,7 +281,8 @@ class serve:
     ``path`` serves on a unix socket instead of host/port; ``sock`` on an existing socket.
     ``use_aiofastnet``: listen with ``aiofastnet.create_server`` (compiled transports and
     TLS engine, the ``fast`` extra). None (default): for wss:// when it is installed; ws://
-    keeps the event loop's transports, 4.7 KiB smaller per connection. True requires it.
+    keeps the event loop's transports, which hold less memory per idle connection (README,
+    "Install"). True requires it.
     """
 
     def __init__(
@@ -321,9 +322,9 @@ class serve:
         self._create_server: Any = None
         if use_aiofastnet is None:
             # Auto: wss:// listeners use aiofastnet when it is installed (its TLS engine beat
-            # asyncio's SSL transport, which also keeps a 256 KiB buffer per connection);
-            # plain TCP keeps the loop's transports: aiofastnet's hold a 4 KiB writev array
-            # each, which more than doubles an idle ws:// connection (3.5 -> 8.2 KiB).
+            # asyncio's SSL transport, which also keeps a large buffer per connection);
+            # plain TCP keeps the loop's transports: aiofastnet's hold a writev array each,
+            # which makes an idle ws:// connection much larger (figures: README, "Install").
             use_aiofastnet = ssl is not None and path is None and fastnet.aiofastnet() is not None
         if use_aiofastnet:
             self._create_server = fastnet.require().create_server
