@@ -211,3 +211,25 @@ def test_nothing_in_the_package_uses_an_old_path():
     for name in MODULES:
         used = imports(name) & old
         assert not used, f"{name} imports the deprecated {sorted(used)}"
+
+
+@pytest.mark.parametrize("old", sorted(_aliases.MODULES))
+def test_old_module_paths_still_import_with_a_warning(old):
+    import importlib
+    import sys
+
+    new = importlib.import_module(_aliases.MODULES[old])
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=old):
+        module = importlib.import_module(old)
+    assert module is new and module.__spec__.name == new.__name__
+
+
+@pytest.mark.parametrize("package, name", sorted(_aliases.NAMES))
+def test_moved_names_still_resolve_with_a_warning(package, name):
+    import importlib
+
+    module, attr = _aliases.NAMES[(package, name)]
+    with pytest.warns(DeprecationWarning, match=f"{package}.{name}"):
+        value = getattr(importlib.import_module(package), name)
+    assert value is getattr(importlib.import_module(module), attr)

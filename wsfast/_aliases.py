@@ -9,10 +9,9 @@ name (``tests/test_layout.py`` checks it), so this module is the only place that
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
 import warnings
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Sequence
 
@@ -49,26 +48,34 @@ def forward(package: str, name: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-class _AliasLoader(importlib.abc.Loader):
+# The finder and loader follow importlib's protocols without deriving from importlib.abc,
+# which would import importlib.resources and pathlib into every process that imports wsfast.
+
+
+class _AliasLoader:
     def __init__(self, new: str) -> None:
         self.new = new
+        self.real_spec: ModuleSpec | None = None
 
     def create_module(self, spec: Any) -> ModuleType:
         _warn(spec.name, self.new)
         module = importlib.import_module(self.new)
+        self.real_spec = module.__spec__
         sys.modules[spec.name] = module
         return module
 
     def exec_module(self, module: ModuleType) -> None:
-        pass  # the new module is already executed
+        # The new module is already executed; importlib has just set its __spec__ to the
+        # alias's: give it its own back.
+        module.__spec__ = self.real_spec
 
 
-class _AliasFinder(importlib.abc.MetaPathFinder):
+class _AliasFinder:
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> Any:
         new = MODULES.get(fullname)
         if new is None:
             return None
-        return importlib.util.spec_from_loader(fullname, _AliasLoader(new))
+        return ModuleSpec(fullname, _AliasLoader(new))  # type: ignore[arg-type]
 
 
 def install() -> None:
