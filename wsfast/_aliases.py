@@ -31,6 +31,7 @@ NAMES = {
     ("wsfast.asyncio", "Hub"): ("wsfast.brokers", "Hub"),
     ("wsfast.asyncio", "LocalBroker"): ("wsfast.brokers", "LocalBroker"),
     ("wsfast.limits", "Limits"): ("wsfast.asyncio.options", "ConnectionOptions"),
+    ("wsfast.events", "Event"): ("wsfast.events", "ProtocolEvent"),
 }
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from . import _impl
-from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
+from .events import (
+    BinaryMessage, CloseReceived, Ping, Pong, ProtocolEvent, ProtocolFailure, TextMessage,
+)
 from .exceptions import (
     InvalidState,
     InvalidUTF8,
@@ -140,7 +142,7 @@ class Protocol:
         self._encode_parts = kernels.builder.encode_frame_parts
         self.state = State.OPEN
         self._out: list[Any] = []
-        self._events: list[Event] = []
+        self._events: list[ProtocolEvent] = []
         self._sending_fragments = False  # a fragmented message of ours is in progress
         self.close_rcvd: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
@@ -160,7 +162,7 @@ class Protocol:
         """
         self._events.extend(map(_to_event, self.receive_messages(data)))
 
-    def events_received(self) -> list[Event]:
+    def events_received(self) -> list[ProtocolEvent]:
         """Return the events parsed since the last call, oldest first, and forget them."""
         events, self._events = self._events, []
         return events
@@ -395,7 +397,7 @@ class Protocol:
         self._out.clear()
 
 
-def _to_event(item: tuple[int, Any]) -> Event:
+def _to_event(item: tuple[int, Any]) -> ProtocolEvent:
     op, payload = item
     if op == ITEM_TEXT:
         return TextMessage(payload)
