@@ -12,8 +12,9 @@
 ``wsfast.IMPLEMENTATION`` is "cython" when the compiled kernels are in use, "python" when the
 pure-Python twin is (no compiler at install time, or ``WSFAST_NO_EXTENSIONS=1``).
 """
+from . import _aliases
 from ._impl import IMPLEMENTATION
-from .close import CloseCode
+from .wire import CloseCode
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -24,18 +25,24 @@ from .exceptions import (
     RemoteProtocolError,
     WebSocketError,
 )
-from .opcodes import Opcode
-from .protocol import Protocol, Side, State
+from .wire import Opcode
+from .protocol import Protocol
+from .wire import Side, State
 
 __version__ = "0.1.0"
 
 _ASYNCIO_NAMES = {
     "Backoff", "Watchdog",
-    "BroadcastResult", "ClientConnection", "CloseEvent", "Connection", "Event", "Hub",
-    "LocalBroker", "MessageEvent", "Server", "ServerConnection", "WebSocket", "broadcast",
+    "BroadcastResult", "ClientConnection", "CloseEvent", "Connection", "Event",
+    "MessageEvent", "Server", "ServerConnection", "WebSocket", "broadcast",
     "connect", "run_workers", "serve", "unix_connect", "unix_serve",
     "SpinningSelector", "new_spinning_loop", "spinning_loop_factory",
 }
+
+
+_BROKER_NAMES = {"Hub", "LocalBroker"}
+
+_aliases.install()  # old module paths (see wsfast/_aliases.py)
 
 
 def __getattr__(name: str):
@@ -44,6 +51,10 @@ def __getattr__(name: str):
         from . import asyncio as _aio
 
         return getattr(_aio, name)
+    if name in _BROKER_NAMES:
+        from . import brokers
+
+        return getattr(brokers, name)
     raise AttributeError(f"module 'wsfast' has no attribute {name!r}")
 
 
@@ -62,5 +73,5 @@ __all__ = [
     "Side",
     "State",
     "WebSocketError",
-    *sorted(_ASYNCIO_NAMES),
+    *sorted(_ASYNCIO_NAMES | _BROKER_NAMES),
 ]

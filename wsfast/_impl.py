@@ -1,20 +1,24 @@
 """Chooses the kernel implementation: the Cython extensions or their pure-Python twins.
 
-This is the only module that decides. Everything else imports the kernels from here:
+This is the only module that imports ``wsfast._speedups`` or ``wsfast._pure`` (the layout
+test checks it). Everything else takes the kernels from here:
 
-    from wsfast._impl import mask, utf8, parser, builder, IMPLEMENTATION
+    from wsfast._impl import mask, utf8, parser, builder, conn, IMPLEMENTATION
 
-Setting ``WSFAST_NO_EXTENSIONS=1`` (any non-empty value but ``0``) forces the pure twin, as
-does an install without a compiler. ``IMPLEMENTATION`` is ``"cython"`` or ``"python"``.
-``load(name)`` returns one implementation explicitly; tests use it to run both twins.
+One rule decides: the Cython twin when all of its modules import, else the pure twin for all
+of them (never a mix). Setting ``WSFAST_NO_EXTENSIONS=1`` (any non-empty value but ``0``)
+forces the pure twin, as does an install without a compiler. ``IMPLEMENTATION`` is
+``"cython"`` or ``"python"``. ``load(name)`` returns one implementation explicitly; tests
+use it to run both twins.
 """
 from __future__ import annotations
 
 import importlib
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-KERNELS = ("mask", "utf8", "parser", "builder")
+KERNELS = ("mask", "utf8", "parser", "builder", "conn")
 
 
 def _extensions_disabled() -> bool:
@@ -23,7 +27,7 @@ def _extensions_disabled() -> bool:
 
 
 def load(implementation: str) -> ModuleType:
-    """Return a namespace with the four kernel modules of ``implementation``.
+    """Return a namespace with the kernel modules of ``implementation`` (``KERNELS``).
 
     ``implementation`` is ``"cython"`` or ``"python"``. Raises ImportError when the
     Cython extension is not built. The caller uses ``ns.mask``, ``ns.utf8``... as it would
@@ -40,20 +44,11 @@ def load(implementation: str) -> ModuleType:
 def connection_core(implementation: str | None = None) -> type:
     """Return the ``ConnectionCore`` class of ``implementation`` (default: the chosen one).
 
-    The asyncio ``Connection`` derives from it. It is not one of the module-level kernels
-    because it imports ``wsfast.protocol``, which imports this module.
+    The asyncio ``Connection`` derives from it.
     """
-    name = implementation or IMPLEMENTATION
-    package = {"cython": "wsfast._speedups", "python": "wsfast._pure"}[name]
-    try:
-        module = importlib.import_module(f"{package}.conn")
-    except ImportError:
-        if implementation is not None or name == "python":
-            raise
-        # An install whose kernels compiled but whose core did not (auto build mode):
-        # the pure core runs on the compiled kernels.
-        module = importlib.import_module("wsfast._pure.conn")
-    return module.ConnectionCore  # type: ignore[no-any-return]
+    if implementation is None:
+        return conn.ConnectionCore  # type: ignore[no-any-return]
+    return load(implementation).conn.ConnectionCore  # type: ignore[no-any-return]
 
 
 def available() -> list[str]:
@@ -83,3 +78,9 @@ mask = _chosen.mask
 utf8 = _chosen.utf8
 parser = _chosen.parser
 builder = _chosen.builder
+conn = _chosen.conn
+
+if TYPE_CHECKING:
+    from ._pure.conn import ConnectionCore  # the twins have the same fields and methods
+else:
+    ConnectionCore = conn.ConnectionCore  # the base class of wsfast.asyncio's Connection

@@ -53,4 +53,12 @@ class ProtocolFailure:
     error: RemoteProtocolError
 
 
-Event = TextMessage | BinaryMessage | Ping | Pong | CloseReceived | ProtocolFailure
+# What events_received() returns. (``wsfast.Event`` is the browser API's event; this union
+# was named ``Event`` too, which now forwards here with a DeprecationWarning.)
+ProtocolEvent = TextMessage | BinaryMessage | Ping | Pong | CloseReceived | ProtocolFailure
+
+
+def __getattr__(name: str) -> object:
+    from ._aliases import forward
+
+    return forward(__name__, name)

@@ -171,14 +171,7 @@ class RequestParser(_HeadParser):
     protocol. Raises InvalidMessage or HeadersTooLarge as described in the module.
     """
 
-    def __init__(
-        self,
-        max_line: int = MAX_HEADER_LINE,
-        max_headers: int = MAX_HEADERS,
-        max_size: int = MAX_HANDSHAKE_SIZE,
-    ) -> None:
-        super().__init__(max_line, max_headers, max_size)
-        self.request: Request | None = None
+    request: Request | None = None  # set once the head is complete
 
     def feed(self, data: bytes) -> Request | None:
         """Parse ``data``; return the Request once its head is complete, else None."""

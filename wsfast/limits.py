@@ -5,8 +5,6 @@ compiled code. ``None`` means "no limit" where an option allows it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 # Messages and frames
 MAX_SIZE = 1 << 20  # largest message (and so frame) accepted, in bytes, after decompression
 MAX_FRAGMENTS = 1024  # most frames in one fragmented message
@@ -35,18 +33,9 @@ DEFLATE_MEM_LEVEL = 8
 DEFLATE_COMPRESS_LEVEL = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """A bundle of the limits above, for code that passes them around together."""
+def __getattr__(name: str) -> object:
+    # ``Limits`` duplicated ``wsfast.asyncio.options.ConnectionOptions`` (which has all of its
+    # fields); the old name forwards there with a DeprecationWarning.
+    from ._aliases import forward
 
-    max_size: int | None = MAX_SIZE
-    max_fragments: int | None = MAX_FRAGMENTS
-    max_queue: int | None = MAX_QUEUE
-    write_limit: int = WRITE_LIMIT
-    max_header_line: int = MAX_HEADER_LINE
-    max_headers: int = MAX_HEADERS
-    max_handshake_size: int = MAX_HANDSHAKE_SIZE
-    open_timeout: float | None = OPEN_TIMEOUT
-    close_timeout: float | None = CLOSE_TIMEOUT
-    ping_interval: float | None = PING_INTERVAL
-    ping_timeout: float | None = PING_TIMEOUT
+    return forward(__name__, name)

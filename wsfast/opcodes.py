@@ -1,32 +1,11 @@
-"""Frame opcodes of RFC 6455 section 5.2, and the flag the parser adds to compressed messages."""
-from enum import IntEnum
+"""Frame opcodes of RFC 6455 section 5.2 and the RSV bits.
 
+They live in the leaf module ``wsfast.wire`` (with the item kinds the parsers report); this
+module keeps the public import path ``wsfast.opcodes`` working.
+"""
+from .wire import COMPRESSED, CONTROL_OPCODES, DATA_OPCODES, Opcode  # noqa: F401
+from .wire import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT  # noqa: F401
+from .wire import RSV1, RSV2, RSV3  # noqa: F401
 
-class Opcode(IntEnum):
-    CONTINUATION = 0x0
-    TEXT = 0x1
-    BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
-    PONG = 0xA
-
-
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
-
-DATA_OPCODES = frozenset({OP_CONTINUATION, OP_TEXT, OP_BINARY})
-CONTROL_OPCODES = frozenset({OP_CLOSE, OP_PING, OP_PONG})
-
-# RSV bits in the first header byte.
-RSV1 = 0x40
-RSV2 = 0x20
-RSV3 = 0x10
-
-# The parser reports a message whose first frame had RSV1 set (permessage-deflate) with this
-# flag or-ed into its opcode: OP_TEXT | COMPRESSED == 0x41. The payload is then the raw,
-# still-compressed bytes of all fragments, and the protocol decompresses it.
-COMPRESSED = 0x40
+__all__ = ["COMPRESSED", "CONTROL_OPCODES", "DATA_OPCODES", "Opcode", "OP_BINARY", "OP_CLOSE",
+           "OP_CONTINUATION", "OP_PING", "OP_PONG", "OP_TEXT", "RSV1", "RSV2", "RSV3"]

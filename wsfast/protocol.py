@@ -14,12 +14,12 @@ the connection with the close code its exception type carries.
 """
 from __future__ import annotations
 
-from enum import Enum, IntEnum
 from typing import Any, Iterable, Sequence
 
 from . import _impl
-from .close import serialize_close
-from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
+from .events import (
+    BinaryMessage, CloseReceived, Ping, Pong, ProtocolEvent, ProtocolFailure, TextMessage,
+)
 from .exceptions import (
     InvalidState,
     InvalidUTF8,
@@ -29,14 +29,26 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .limits import MAX_CONTROL_PAYLOAD, MAX_FRAGMENTS, MAX_SIZE
-from .opcodes import (
+from .wire import (
     COMPRESSED,
+    ITEM_BINARY,
+    ITEM_CLOSE,
+    ITEM_FAILURE,
+    ITEM_LAST_MESSAGE,
+    ITEM_PING,
+    ITEM_PONG,
+    ITEM_TEXT,
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    Side,
+    State,
+    Transition,
+    next_state,
+    serialize_close,
 )
 
 _NO_EXTENSIONS: list[Extension] = []  # shared by the many connections without any
@@ -56,23 +68,9 @@ class _ClosedParser:
 
 _CLOSED_PARSER = _ClosedParser()
 
-# Only in the tuple batches of ``receive_messages``: the item ``(OP_FAILURE, error)`` says the
-# peer broke the protocol; the connection is already failing with ``error.close_code``.
-OP_FAILURE = -1
-
-
-class Side(Enum):
-    SERVER = "server"
-    CLIENT = "client"
-
-
-class State(IntEnum):
-    """Connection states, numbered as the browser's ``readyState``."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
+# Only in the tuple batches of ``receive_messages``: the item ``(ITEM_FAILURE, error)`` says
+# the peer broke the protocol; the connection is already failing with ``error.close_code``.
+OP_FAILURE = ITEM_FAILURE  # the former name
 
 
 _OPEN = State.OPEN  # the hot path's state test, without an attribute lookup
@@ -144,7 +142,7 @@ class Protocol:
         self._encode_parts = kernels.builder.encode_frame_parts
         self.state = State.OPEN
         self._out: list[Any] = []
-        self._events: list[Event] = []
+        self._events: list[ProtocolEvent] = []
         self._sending_fragments = False  # a fragmented message of ours is in progress
         self.close_rcvd: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
@@ -164,7 +162,7 @@ class Protocol:
         """
         self._events.extend(map(_to_event, self.receive_messages(data)))
 
-    def events_received(self) -> list[Event]:
+    def events_received(self) -> list[ProtocolEvent]:
         """Return the events parsed since the last call, oldest first, and forget them."""
         events, self._events = self._events, []
         return events
@@ -172,8 +170,9 @@ class Protocol:
     def receive_messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, Any]]:
         """Hot-path form of ``receive_data``: return the items parsed from ``data``.
 
-        Items are ``(1, str|bytes)`` text, ``(2, bytes)`` binary, ``(9, payload)`` ping,
-        ``(10, payload)`` pong, ``(8, (code, reason))`` close and ``(OP_FAILURE, error)``.
+        Items are ``(kind, value)`` with the kinds of ``wsfast.wire``: ``(ITEM_TEXT, str|bytes)``,
+        ``(ITEM_BINARY, bytes)``, ``(ITEM_PING, payload)``, ``(ITEM_PONG, payload)``,
+        ``(ITEM_CLOSE, (code, reason))`` and ``(ITEM_FAILURE, error)``.
         Control frames have already been answered (see ``data_to_send``) and compressed
         messages decompressed.
         """
@@ -186,7 +185,7 @@ class Protocol:
     def receive_eof(self) -> None:
         """The peer closed its side of the TCP connection; the connection is now CLOSED."""
         self.eof_received = True
-        self.state = State.CLOSED
+        self.state = next_state(self.state, Transition.ENDED)
         self._parser = _CLOSED_PARSER  # frees a partial message at once
 
     def _process(self, items: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
@@ -194,29 +193,30 @@ class Protocol:
         result: list[tuple[int, Any]] = []
         for item in items:
             op = item[0]
-            if op <= OP_BINARY:
+            if op <= ITEM_LAST_MESSAGE:
                 result.append(item)
             elif op & COMPRESSED:
                 try:
                     result.append(self._decompress(op & ~COMPRESSED, item[1]))
                 except RemoteProtocolError as exc:
-                    result.append((OP_FAILURE, self._fail(exc)))
+                    result.append((ITEM_FAILURE, self._fail(exc)))
                     return result
-            elif op == OP_PING:
+            elif op == ITEM_PING:
                 if self.close_sent is None:
                     self._out.append(self._frame(OP_PONG, item[1]))
                 result.append(item)
-            elif op == OP_PONG:
+            elif op == ITEM_PONG:
                 result.append(item)
-            elif op == OP_CLOSE:
+            elif op == ITEM_CLOSE:
                 self._close_received(*item[1])
                 result.append(item)
         error = self._parser.error
         if error is not None and self.failure is None:
-            result.append((OP_FAILURE, self._fail(error)))
+            result.append((ITEM_FAILURE, self._fail(error)))
         return result
 
     def _decompress(self, opcode: int, payload: bytes) -> tuple[int, Any]:
+        """Decompress a message; return its item, ``(ITEM_TEXT | ITEM_BINARY, value)``."""
         for ext in reversed(self.extensions):
             payload = ext.decode(opcode, payload, max_size=self.max_size)
         if self.max_size is not None and len(payload) > self.max_size:
@@ -224,7 +224,7 @@ class Protocol:
         if opcode == OP_TEXT:
             if self.decode_text:
                 try:
-                    return OP_TEXT, payload.decode("utf-8")
+                    return ITEM_TEXT, payload.decode("utf-8")
                 except UnicodeDecodeError:
                     raise InvalidUTF8("invalid UTF-8 in text message") from None
             if not self._utf8_validate(payload):
@@ -238,8 +238,7 @@ class Protocol:
             # Node's ws do (a browser's CloseEvent then shows both); 1005 means "none" on the wire.
             self.close_rcvd_then_sent = True
             self._queue_close(None if code == 1005 else code, reason)
-        if self.state is State.OPEN:
-            self.state = State.CLOSING
+        self.state = next_state(self.state, Transition.CLOSE_STARTED)
 
     def _fail(self, error: RemoteProtocolError) -> RemoteProtocolError:
         """Fail the connection: queue a close frame with the error's code, stop parsing."""
@@ -261,8 +260,7 @@ class Protocol:
         if self.close_sent is None:
             reason = str(error).encode("utf-8")[:123].decode("utf-8", "ignore")
             self._queue_close(error.close_code, reason)
-        if self.state is State.OPEN:
-            self.state = State.CLOSING
+        self.state = next_state(self.state, Transition.CLOSE_STARTED)
 
     # --------------------------------------------------------------------------- sending
 
@@ -344,8 +342,7 @@ class Protocol:
         if self.close_rcvd is None:
             self.close_rcvd_then_sent = False
         self._queue_close(code, reason)
-        if self.state is State.OPEN:
-            self.state = State.CLOSING
+        self.state = next_state(self.state, Transition.CLOSE_STARTED)
 
     def _queue_close(self, code: int | None, reason: str) -> None:
         payload = serialize_close(code, reason)
@@ -396,21 +393,21 @@ class Protocol:
 
     def abort(self) -> None:
         """Forget the connection: no more parsing or sending. The caller closes the socket."""
-        self.state = State.CLOSED
+        self.state = next_state(self.state, Transition.ENDED)
         self._out.clear()
 
 
-def _to_event(item: tuple[int, Any]) -> Event:
+def _to_event(item: tuple[int, Any]) -> ProtocolEvent:
     op, payload = item
-    if op == OP_TEXT:
+    if op == ITEM_TEXT:
         return TextMessage(payload)
-    if op == OP_BINARY:
+    if op == ITEM_BINARY:
         return BinaryMessage(payload)
-    if op == OP_PING:
+    if op == ITEM_PING:
         return Ping(payload)
-    if op == OP_PONG:
+    if op == ITEM_PONG:
         return Pong(payload)
-    if op == OP_CLOSE:
+    if op == ITEM_CLOSE:
         return CloseReceived(*payload)
     return ProtocolFailure(payload)
 

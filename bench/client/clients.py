@@ -377,7 +377,7 @@ def main() -> None:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     if args.client.endswith("-spin"):
-        from wsfast.asyncio.spin import spinning_loop_factory
+        from wsfast.asyncio.busy_polling import spinning_loop_factory
         factory = spinning_loop_factory(SPIN_US)  # asyncio's selector loop, even with --uvloop
     elif args.uvloop:
         import uvloop

@@ -136,7 +136,7 @@ def run_asyncio(start: Callable[[argparse.Namespace], Awaitable[object]], argv=N
             raise NotImplementedError("busy polling needs asyncio's selector loop, not uvloop")
         if busy_poll:
             # "wsfast-spin": the loop polls up to this many microseconds before sleeping.
-            from wsfast.asyncio.spin import spinning_loop_factory
+            from wsfast.asyncio.busy_polling import spinning_loop_factory
             factory = spinning_loop_factory(float(busy_poll))
         elif args.uvloop:
             import uvloop

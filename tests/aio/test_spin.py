@@ -9,7 +9,7 @@ import socket
 import pytest
 
 import wsfast
-from wsfast.asyncio.spin import SpinningSelector, spinning_loop_factory
+from wsfast.asyncio.busy_polling import SpinningSelector, spinning_loop_factory
 
 
 class FakeClock:

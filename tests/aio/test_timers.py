@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import wsfast
-from wsfast.asyncio.timers import get_wheel
+from wsfast.asyncio.loop_state import get_wheel
 from waiting import wait_until
 
 

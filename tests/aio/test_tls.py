@@ -59,7 +59,7 @@ async def test_ssl_argument_only_for_wss(client_context):
 async def test_wss_server_transport_choice(impl_name, server_context, client_context, use_aiofastnet):
     """wss:// servers run on aiofastnet's TLS transport when it is installed (auto), or on
     the loop's SSL transport when told not to; both carry the same traffic."""
-    from wsfast.asyncio import fastnet
+    from wsfast.asyncio import aiofastnet_support as fastnet
 
     seen = []
 

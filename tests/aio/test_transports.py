@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import wsfast
-from wsfast.asyncio import fastnet
+from wsfast.asyncio import aiofastnet_support as fastnet
 from waiting import wait_for
 
 aiofastnet = pytest.importorskip("aiofastnet")

@@ -1,4 +1,4 @@
-"""wsfast.asyncio.writev: frames handed to the socket with one sendmsg on asyncio's own
+"""wsfast.asyncio.sendmsg: frames handed to the socket with one sendmsg on asyncio's own
 transport (Python 3.11), the unsent rest through the transport. Unit tests with a scripted
 socket for the partial-send bookkeeping, and a real echo of large messages in order."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import wsfast
-from wsfast.asyncio import writev
+from wsfast.asyncio import sendmsg as writev
 from waiting import wait_until
 
 

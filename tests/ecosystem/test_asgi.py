@@ -136,7 +136,7 @@ async def test_scope(server):
     assert scope["path"] == "/query" and scope["query"] == "a=1&b=%20"
     assert scope["scheme"] == "ws" and scope["client"][0] == "127.0.0.1"
     assert scope["spec"] == "2.4"
-    assert "wsfast.asgi.protocol" in scope["protocol"]  # served by WSFastProtocol, not uvicorn's own
+    assert "wsfast.asgi.uvicorn_protocol" in scope["protocol"]  # served by WSFastProtocol, not uvicorn's own
 
 
 async def test_plain_http_and_bad_upgrade(server):

@@ -247,14 +247,14 @@ def test_a_single_message_goes_straight_to_a_waiting_recv(core, kernels):
 
 
 def test_chosen_core_falls_back_to_the_pure_one(monkeypatch):
-    """Kernels compiled, core not (auto build mode): the default core is the pure one; an
-    explicit request for the Cython core still fails."""
+    """Kernels compiled, core not (auto build mode): one rule, the whole pure twin is chosen
+    (core and kernels alike); an explicit request for the Cython core still fails."""
     import sys
 
-    import wsfast._pure.conn as pure
-
-    monkeypatch.setattr(_impl, "IMPLEMENTATION", "cython")
+    monkeypatch.delenv("WSFAST_NO_EXTENSIONS", raising=False)
     monkeypatch.setitem(sys.modules, "wsfast._speedups.conn", None)  # import raises ImportError
-    assert _impl.connection_core() is pure.ConnectionCore
+    chosen = _impl._choose()
+    assert chosen.IMPLEMENTATION == "python"
+    assert chosen.conn is _impl.load("python").conn and chosen.parser is _impl.load("python").parser
     with pytest.raises(ImportError):
         _impl.connection_core("cython")

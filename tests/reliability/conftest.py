@@ -31,7 +31,7 @@ async def server(serve_ws):
     """
     import asyncio
 
-    from wsfast.asyncio.timers import get_wheel
+    from wsfast.asyncio.loop_state import get_wheel
 
     # The loop's shared timer wheel (and whatever per-loop buffers it owns) exists before a
     # test measures memory: it is allocated once per loop, not per connection.

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
 import wsfast  # noqa: E402
-from wsfast.asyncio.timers import get_wheel  # noqa: E402
+from wsfast.asyncio.loop_state import get_wheel  # noqa: E402
 
 
 def raise_nofile() -> int:

@@ -15,7 +15,7 @@ import pytest
 import wsfast
 from wsfast.exceptions import ConnectionClosed, ConnectionClosedOK
 
-from wsfast.asyncio.timers import get_wheel
+from wsfast.asyncio.loop_state import get_wheel
 
 from relpeer import (
     Raw, Traced, close_payload, fd_count, frame, pin_send_buffer, request, server_read_everything,

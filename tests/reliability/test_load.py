@@ -8,7 +8,7 @@ import gc
 import pytest
 
 import wsfast
-from wsfast.asyncio.timers import get_wheel
+from wsfast.asyncio.loop_state import get_wheel
 
 from load import close_all, open_many, raise_nofile, run_churn, traffic
 from relpeer import Traced, fd_count, wait_for

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..opcodes import OP_BINARY, OP_TEXT
-from ..protocol import State
+from ..wire import ITEM_BINARY, ITEM_TEXT, State
 
 _OPEN = State.OPEN
 _DATA = (str, bytes, bytearray, memoryview)
@@ -114,7 +113,7 @@ class ConnectionCore:
                     waiter = self._recv_waiter
                     op = items[0][0]
                     if (waiter is not None and self._direct_recv and len(items) == 1
-                            and (op == OP_TEXT or op == OP_BINARY) and not waiter.done()):
+                            and (op == ITEM_TEXT or op == ITEM_BINARY) and not waiter.done()):
                         # One message and a recv() waiting for it (a request/response
                         # peer): hand it over without the queue.
                         self._recv_waiter = None
@@ -124,7 +123,7 @@ class ConnectionCore:
                 else:
                     try:
                         for op, payload in items:
-                            if op == OP_TEXT or op == OP_BINARY:
+                            if op == ITEM_TEXT or op == ITEM_BINARY:
                                 on_message(self, payload, op)
                             else:
                                 self._control(op, payload)

@@ -33,14 +33,16 @@ Then, as payload bytes arrive:
     that cannot be valid fails          InvalidUTF8 "invalid UTF-8 in text message";
     a sequence still incomplete when the final frame ends
                                         InvalidUTF8 "incomplete UTF-8 sequence at the end of a text message"
-13. close frame: ``wsfast.close.parse_close`` (InvalidCloseFrame / InvalidUTF8, its messages).
+13. close frame: ``wsfast.wire.parse_close`` (InvalidCloseFrame / InvalidUTF8, its messages).
 
 Non-minimal length encodings are accepted for data frames (rule 5 covers control frames).
 """
 from __future__ import annotations
 
-from ..close import parse_close
 from ..exceptions import InvalidFrame, InvalidUTF8, PayloadTooBig, RemoteProtocolError
+from ..wire import (
+    COMPRESSED, ITEM_BINARY, ITEM_CLOSE, ITEM_TEXT, OP_CLOSE, OP_TEXT, RSV1, parse_close,
+)
 from .mask import _xor
 from .utf8 import Utf8Validator
 
@@ -68,12 +70,13 @@ class Parser:
 
     ``feed(chunk)`` returns a list of ``(opcode, value)`` items:
 
-    * ``(1, str)`` text message (``(1, bytes)`` with ``decode_text=False``), ``(2, bytes)``
-      binary message, fragments joined;
-    * ``(0x41, bytes)`` / ``(0x42, bytes)``: a message whose first frame had RSV1, payload
-      joined but not validated: the caller decompresses it (and validates text);
-    * ``(8, (code, reason))`` close frame; the parser is then done;
-    * ``(9, bytes)`` ping, ``(10, bytes)`` pong.
+    * ``(ITEM_TEXT, str)`` text message (``bytes`` with ``decode_text=False``),
+      ``(ITEM_BINARY, bytes)`` binary message, fragments joined;
+    * ``(ITEM_COMPRESSED_TEXT, bytes)`` / ``(ITEM_COMPRESSED_BINARY, bytes)``: a message
+      whose first frame had RSV1, payload joined but not validated: the caller
+      decompresses it (and validates text);
+    * ``(ITEM_CLOSE, (code, reason))`` close frame; the parser is then done;
+    * ``(ITEM_PING, bytes)`` ping, ``(ITEM_PONG, bytes)`` pong (item kinds: ``wsfast.wire``).
 
     On a violation ``feed`` returns the items completed before it and sets ``error`` to the
     exception (a RemoteProtocolError with ``close_code``); the caller fails the connection
@@ -211,7 +214,7 @@ class Parser:
         if control:
             if not fin:
                 raise InvalidFrame("fragmented control frame")
-            if rsv & 0x40:
+            if rsv & RSV1:
                 raise InvalidFrame("RSV1 set on a control frame")
             if len7 > 125:
                 raise InvalidFrame("control frame too long")
@@ -224,7 +227,7 @@ class Parser:
             if opcode == 0:
                 if not self._msg_op:
                     raise InvalidFrame("unexpected continuation frame")
-                if rsv & 0x40:
+                if rsv & RSV1:
                     raise InvalidFrame("RSV1 set on a continuation frame")
             elif self._msg_op:
                 raise InvalidFrame("expected a continuation frame")
@@ -233,7 +236,7 @@ class Parser:
                 raise PayloadTooBig(f"more than {self._max_frags} fragments in a message")
             if length >> 63:
                 raise InvalidFrame("frame length has the most significant bit set")
-            compressed = bool(rsv & 0x40) if opcode else self._msg_comp
+            compressed = bool(rsv & RSV1) if opcode else self._msg_comp
             limit = self._max_csize if compressed else self._max_size
             total = (self._msg_size if opcode == 0 else 0) + length
             if limit is not None:
@@ -245,7 +248,7 @@ class Parser:
                 self._msg_op = opcode
                 self._msg_comp = compressed
                 self._msg_buf = None
-                self._validator = Utf8Validator() if opcode == 1 and not compressed else None
+                self._validator = Utf8Validator() if opcode == OP_TEXT and not compressed else None
             self._msg_frames = frames
             self._msg_size = total
         self._opcode = opcode
@@ -278,8 +281,8 @@ class Parser:
             payload = bytes(self._ctrl) if self._ctrl else b""
             self._ctrl = None
             self.special += 1
-            if self._opcode == 8:
-                out.append((8, parse_close(payload)))
+            if self._opcode == OP_CLOSE:
+                out.append((ITEM_CLOSE, parse_close(payload)))
                 self.closed = True
                 self._release()
                 return True
@@ -297,14 +300,14 @@ class Parser:
         self._validator = None
         if self._msg_comp:
             self.special += 1
-            out.append((opcode | 0x40, payload))
-        elif opcode == 1:
+            out.append((opcode | COMPRESSED, payload))
+        elif opcode == OP_TEXT:
             assert validator is not None  # every text message in progress has one
             if not validator.finish():
                 raise InvalidUTF8("incomplete UTF-8 sequence at the end of a text message")
-            out.append((1, payload.decode("utf-8") if self._decode_text else payload))
+            out.append((ITEM_TEXT, payload.decode("utf-8") if self._decode_text else payload))
         else:
-            out.append((2, payload))
+            out.append((ITEM_BINARY, payload))
         return False
 
     def _single(self, payload: bytes, out: list) -> None:
@@ -319,8 +322,8 @@ class Parser:
         self._validator = None
         if self._msg_comp:
             self.special += 1
-            out.append((opcode | 0x40, payload))
-        elif opcode == 1:
+            out.append((opcode | COMPRESSED, payload))
+        elif opcode == OP_TEXT:
             try:
                 text = payload.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -328,6 +331,6 @@ class Parser:
                     raise InvalidUTF8(
                         "incomplete UTF-8 sequence at the end of a text message") from None
                 raise InvalidUTF8("invalid UTF-8 in text message") from None
-            out.append((1, text if self._decode_text else payload))
+            out.append((ITEM_TEXT, text if self._decode_text else payload))
         else:
-            out.append((2, payload))
+            out.append((ITEM_BINARY, payload))

@@ -15,11 +15,13 @@ from .builder cimport append_parts
 from .builder import encode_frame_parts as _c_encode_frame_parts
 from .parser cimport Parser
 
-from wsfast.protocol import State
+from wsfast.wire import ITEM_BINARY, ITEM_TEXT, State
 
 cdef object _OPEN = State.OPEN
-cdef object _TEXT = 1
-cdef object _BINARY = 2
+# The item kinds as the parsers' int objects: small ints are CPython singletons, so ``is``
+# tells them apart with one pointer comparison.
+cdef object _TEXT = ITEM_TEXT
+cdef object _BINARY = ITEM_BINARY
 cdef object _FIN = True
 cdef object _NO_RSV = 0
 cdef tuple _DATA = (str, bytes, bytearray, memoryview)
@@ -105,7 +107,7 @@ cdef class ConnectionCore:
                     item = items[0]
                     op = item[0]
                     if (waiter is not None and self._direct_recv and len(items) == 1
-                            and (op == 1 or op == 2) and not waiter.done()):
+                            and (op is _TEXT or op is _BINARY) and not waiter.done()):
                         # One message and a recv() waiting for it: no queue (pure twin).
                         self._recv_waiter = None
                         waiter.set_result(item[1])
@@ -115,7 +117,7 @@ cdef class ConnectionCore:
                     try:
                         for item in items:
                             op = item[0]
-                            if op == 1 or op == 2:  # text, binary
+                            if op is _TEXT or op is _BINARY:
                                 on_message(self, item[1], op)
                             else:
                                 self._control(op, item[1])

@@ -14,9 +14,10 @@ from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyByte
 from libc.string cimport memcpy
 
 from .mask cimport mask_copy
+from wsfast.wire cimport COMPRESSED, ITEM_CLOSE, ITEM_TEXT, OP_CLOSE, OP_TEXT, RSV1
 from .utf8 cimport Utf8State, utf8_init, utf8_step, ascii_span
 
-from wsfast.close import parse_close
+from wsfast.wire import parse_close
 from wsfast.exceptions import InvalidFrame, InvalidUTF8, PayloadTooBig, RemoteProtocolError
 
 
@@ -30,8 +31,10 @@ cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
 
 
-# The item opcodes as Python ints, indexed by opcode (| 0x40 for compressed messages).
+# The item kinds as Python ints, indexed by opcode (| COMPRESSED for compressed messages).
 cdef tuple _OPCODES = tuple(range(0x50))
+cdef object _ITEM_TEXT = ITEM_TEXT
+cdef object _ITEM_CLOSE = ITEM_CLOSE
 
 cdef str MSG_INVALID_UTF8 = "invalid UTF-8 in text message"
 cdef str MSG_INCOMPLETE_UTF8 = "incomplete UTF-8 sequence at the end of a text message"
@@ -60,24 +63,9 @@ cdef inline long long _limit(object value, str name) except -2:
 cdef class Parser:
     """Turns received bytes into complete WebSocket messages and control frames.
 
-    ``client=True`` means this side is the client, so incoming frames must be unmasked;
-    ``client=False`` (server): they must be masked. Limits of ``None`` mean unlimited;
-    ``max_compressed_size`` None means the same as ``max_size``. ``rsv_allowed`` holds the
-    RSV bits negotiated extensions use (0x40 for permessage-deflate). ``decode_text=False``
-    reports text messages as validated UTF-8 ``bytes`` instead of ``str``.
-
-    ``feed(chunk)`` returns a list of ``(opcode, value)`` items:
-
-    * ``(1, str)`` text message (``(1, bytes)`` with ``decode_text=False``), ``(2, bytes)``
-      binary message, fragments joined;
-    * ``(0x41, bytes)`` / ``(0x42, bytes)``: a message whose first frame had RSV1, payload
-      joined but not validated: the caller decompresses it (and validates text);
-    * ``(8, (code, reason))`` close frame; the parser is then done;
-    * ``(9, bytes)`` ping, ``(10, bytes)`` pong.
-
-    On a violation ``feed`` returns the items completed before it and sets ``error`` to the
-    exception (a RemoteProtocolError with ``close_code``); the caller fails the connection
-    with that code. After an error or a close frame every ``feed`` returns ``[]``.
+    The same constructor, ``feed``, items, ``error``, ``closed`` and ``special`` as the pure
+    twin: ``wsfast._pure.parser.Parser`` documents them. ``feed_ptr`` is the C entry point of
+    the Cython connection core (bytes straight from the loop's shared receive buffer).
     """
 
     def __cinit__(self):
@@ -291,7 +279,7 @@ cdef class Parser:
         if control:
             if not fin:
                 raise InvalidFrame("fragmented control frame")
-            if rsv & 0x40:
+            if rsv & RSV1:
                 raise InvalidFrame("RSV1 set on a control frame")
             if len7 > 125:
                 raise InvalidFrame("control frame too long")
@@ -304,7 +292,7 @@ cdef class Parser:
             if opcode == 0:
                 if self._msg_op == 0:
                     raise InvalidFrame("unexpected continuation frame")
-                if rsv & 0x40:
+                if rsv & RSV1:
                     raise InvalidFrame("RSV1 set on a continuation frame")
                 frames = self._msg_frames + 1
             else:
@@ -315,7 +303,7 @@ cdef class Parser:
                 raise PayloadTooBig(f"more than {self._max_frags} fragments in a message")
             if length >> 63:
                 raise InvalidFrame("frame length has the most significant bit set")
-            compressed = (rsv & 0x40) != 0 if opcode else self._msg_comp
+            compressed = (rsv & RSV1) != 0 if opcode else self._msg_comp
             limit = self._max_csize if compressed else self._max_size
             total = length + (self._msg_size if opcode == 0 else 0)
             if limit >= 0:
@@ -326,7 +314,7 @@ cdef class Parser:
             if opcode:
                 self._msg_op = opcode
                 self._msg_comp = compressed
-                self._validating = opcode == 1 and not compressed
+                self._validating = opcode == OP_TEXT and not compressed
                 if self._buf != NULL:
                     self._release()
                 if self._validating:
@@ -353,8 +341,8 @@ cdef class Parser:
             value = PyBytes_FromStringAndSize(<char*>self._ctrl, self._ctrl_len)
             self._ctrl_len = 0
             self.special += 1
-            if self._opcode == 8:
-                out.append((8, parse_close(value)))
+            if self._opcode == OP_CLOSE:
+                out.append((_ITEM_CLOSE, parse_close(value)))
                 self.closed = True
                 self._release()
                 return 1
@@ -378,7 +366,7 @@ cdef class Parser:
                     if self._buf_len:
                         memcpy(PyUnicode_DATA(value), self._buf, self._buf_len)
                 self._release()
-                out.append((1, value))
+                out.append((_ITEM_TEXT, value))
                 return 0
         if self._bufobj == NULL:
             value = b""
@@ -388,7 +376,7 @@ cdef class Parser:
             value = <object>self._bufobj   # a new reference; ours is dropped by _release
         self._release()
         if self._msg_comp:
-            opcode |= 0x40
+            opcode |= COMPRESSED
             self.special += 1
         out.append((_OPCODES[opcode], value))
         return 0
@@ -414,7 +402,7 @@ cdef class Parser:
                 else:
                     memcpy(dst, p, length)
                 if ascii_span(dst, length) == length:
-                    out.append((1, value))
+                    out.append((_ITEM_TEXT, value))
                     return 0
                 try:
                     value = PyUnicode_DecodeUTF8(<char*>dst, length, NULL)
@@ -423,7 +411,7 @@ cdef class Parser:
                     if utf8_step(&st, dst, length) >= 0:
                         raise InvalidUTF8(MSG_INVALID_UTF8) from None
                     raise InvalidUTF8(MSG_INCOMPLETE_UTF8) from None
-                out.append((1, value))
+                out.append((_ITEM_TEXT, value))
                 return 0
         value = PyBytes_FromStringAndSize(NULL, length)
         dst = <unsigned char*>PyBytes_AS_STRING(value)
@@ -431,7 +419,7 @@ cdef class Parser:
             mask_copy(dst, p, length, self._key, 0)
         else:
             memcpy(dst, p, length)
-        if opcode == 1 and not self._msg_comp:
+        if opcode == OP_TEXT and not self._msg_comp:
             utf8_init(&st)
             r = utf8_step(&st, dst, length)
             if r >= 0:
@@ -439,7 +427,7 @@ cdef class Parser:
             if st.need:
                 raise InvalidUTF8(MSG_INCOMPLETE_UTF8)
         if self._msg_comp:
-            opcode |= 0x40
+            opcode |= COMPRESSED
             self.special += 1
         out.append((_OPCODES[opcode], value))
         return 0

@@ -8,6 +8,6 @@ upgrade request to it, and the connection then runs on wsfast's handshake and ke
 
 The ASGI application is unchanged (FastAPI / Starlette ``WebSocket`` endpoints, plain ASGI).
 """
-from .protocol import ClientDisconnected, WSFastProtocol
+from .uvicorn_protocol import ClientDisconnected, WSFastProtocol
 
 __all__ = ["ClientDisconnected", "WSFastProtocol"]

@@ -1,12 +1,14 @@
-"""wsfast on asyncio: server, client, broadcast, topics and the browser-style API."""
+"""wsfast on asyncio: server, client, broadcast and the browser-style API.
+
+Topics (``Hub``, ``LocalBroker``) live in ``wsfast.brokers``, above this layer.
+"""
 from .broadcast import BroadcastResult, broadcast
 from .browser import CloseEvent, Event, MessageEvent, WebSocket
 from .client import ClientConnection, connect, unix_connect
 from .connection import Connection
-from .hub import Hub, LocalBroker
 from .server import Server, ServerConnection, serve, unix_serve
 from .reconnect import Backoff, is_retryable
-from .spin import SpinningSelector, new_spinning_loop, spinning_loop_factory
+from .busy_polling import SpinningSelector, new_spinning_loop, spinning_loop_factory
 from .watchdog import Watchdog
 from .workers import run_workers
 
@@ -19,8 +21,6 @@ __all__ = [
     "CloseEvent",
     "Connection",
     "Event",
-    "Hub",
-    "LocalBroker",
     "MessageEvent",
     "Server",
     "SpinningSelector",
@@ -35,3 +35,9 @@ __all__ = [
     "unix_connect",
     "unix_serve",
 ]
+
+
+def __getattr__(name: str):
+    from .._aliases import forward  # Hub and LocalBroker moved to wsfast.brokers
+
+    return forward(__name__, name)

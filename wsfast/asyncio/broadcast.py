@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..opcodes import OP_BINARY, OP_TEXT
-from ..protocol import State
+from ..wire import OP_BINARY, OP_TEXT
+from ..wire import State
 from .. import _impl
 
 

@@ -15,9 +15,9 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..close import serialize_close
+from ..wire import serialize_close
 from ..exceptions import InvalidCloseCode, InvalidState
-from ..opcodes import OP_BINARY
+from ..wire import OP_BINARY
 from .client import ClientConnection, connect
 from .options import logger
 

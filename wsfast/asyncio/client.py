@@ -6,16 +6,15 @@ import socket
 import ssl as ssl_module
 from typing import Any, Callable, Sequence
 
-from .. import limits
-from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
+from ..exceptions import InvalidHandshake, InvalidMessage
 from ..handshake import ClientHandshake
-from ..protocol import Side
+from ..wire import ITEM_BINARY, ITEM_TEXT, Side
 from ..uri import parse_uri
-from . import fastnet
-from .compression import client_extensions
+from . import aiofastnet_support as fastnet
+from ..extensions.compression import client_extensions
 from .connection import Connection
-from .options import ConnectionOptions, logger
-from .reconnect import Backoff, give_up_note, is_retryable, retry_after
+from .options import ConnectionOptions
+from .reconnect import Reconnecting
 from .watchdog import Watchdog
 
 
@@ -121,7 +120,7 @@ class _TrackingClientConnection(ClientConnection):
 
     def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None:
         for item in items:
-            if item[0] <= 2:  # text or binary
+            if item[0] == ITEM_TEXT or item[0] == ITEM_BINARY:
                 self.last_message = self._loop.time()
                 break
         super()._dispatch_queue(items)
@@ -134,8 +133,10 @@ class connect:
     SSLContext (wss:// defaults to one verifying certificates with the system store);
     ``path`` connects over a unix socket; ``sock`` over a connected socket. ``callbacks``
     makes a callback-style client (``on_open``, ``on_message(ws, message, opcode)``,
-    ``on_close``). Limits and timeouts default to ``wsfast.limits``; ``open_timeout`` covers
-    the TCP connection, TLS and the opening handshake.
+    ``on_close``). Limits, timeouts, ``decode``, ``implementation`` and ``logger`` are
+    keyword arguments named as the fields of ``ConnectionOptions`` (defaults in
+    ``wsfast.limits``); ``open_timeout`` covers the TCP connection, TLS and the opening
+    handshake.
 
     **Reconnecting.** ``async for ws in connect(uri): ...`` yields a fresh open connection
     each iteration; when the body moves on (typically after catching ``ConnectionClosed``)
@@ -179,83 +180,39 @@ class connect:
         path: str | None = None,
         sock: socket.socket | None = None,
         callbacks: Any = None,
-        max_size: int | None = limits.MAX_SIZE,
-        max_fragments: int | None = limits.MAX_FRAGMENTS,
-        max_queue: int | None = limits.MAX_QUEUE,
-        write_limit: int = limits.WRITE_LIMIT,
-        open_timeout: float | None = limits.OPEN_TIMEOUT,
-        close_timeout: float | None = limits.CLOSE_TIMEOUT,
-        ping_interval: float | None = limits.PING_INTERVAL,
-        ping_timeout: float | None = limits.PING_TIMEOUT,
-        max_header_line: int = limits.MAX_HEADER_LINE,
-        max_headers: int = limits.MAX_HEADERS,
-        max_handshake_size: int = limits.MAX_HANDSHAKE_SIZE,
-        decode: bool = True,
-        implementation: str | None = None,
-        logger: Any = logger,
         idle_timeout: float | None = None,
         on_idle: Callable[[Any, float], Any] | None = None,
-        backoff: Backoff | None = None,
-        max_retries: int | None = None,
-        reset_after: float = 5.0,
-        should_retry: Callable[[BaseException], bool] = is_retryable,
-        on_connect: Callable[[Any], Any] | None = None,
-        on_retry: Callable[[int, float, BaseException | None], Any] | None = None,
         use_aiofastnet: bool | None = None,
+        **options: Any,
     ) -> None:
-        from .._impl import load
-
+        # The reconnecting iterator's policy (backoff, max_retries, reset_after,
+        # should_retry, on_connect, on_retry) and the connection options, by name.
+        policy = {name: options.pop(name) for name in Reconnecting.OPTIONS if name in options}
         if idle_timeout is not None and idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
-        if max_retries is not None and max_retries < 0:
-            raise ValueError("max_retries must be >= 0 or None")
         self.idle_timeout = idle_timeout
         self.on_idle = on_idle
-        self.backoff = backoff if backoff is not None else Backoff()
-        self.max_retries = max_retries
-        self.reset_after = reset_after
-        self.should_retry = should_retry
-        self.on_connect = on_connect
-        self.on_retry = on_retry
         self.attempts = 0  # connection attempts made, successful or not
         self._create_connection: Any = None
         if use_aiofastnet is None:
-            # Auto: TCP connections go through aiofastnet's transports when it is installed:
-            # wss:// spent 10-25% less CPU per round trip in bench/client, and ws:// 11-13%
-            # fewer user-space instructions (bench/client/icount.py). Unix sockets keep the
-            # loop's own transport.
+            # Auto: TCP connections go through aiofastnet's transports when it is installed
+            # (they cost the client less CPU per round trip: bench/client/README.md). Unix
+            # sockets keep the loop's own transport.
             use_aiofastnet = path is None and fastnet.aiofastnet() is not None
         if use_aiofastnet:
             self._create_connection = fastnet.require().create_connection
         self._conn_class = ClientConnection if idle_timeout is None else _TrackingClientConnection
-        self._iter_conn: ClientConnection | None = None
-        self._iter_opened = 0.0
-        self._streak = 0
-
         self.uri = uri
         self._wsuri = parse_uri(uri)
-        self._options = ConnectionOptions(
-            max_size=max_size,
-            max_fragments=max_fragments,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            open_timeout=open_timeout,
-            close_timeout=close_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            decode=decode,
-            kernels=load(implementation) if implementation else None,
-            logger=logger,
-        )
+        self._options = ConnectionOptions.build(**options)  # TypeError for an unknown name
+        self._reconnecting = Reconnecting(self, **policy)
         self._handshake_options = dict(
             origin=origin,
             subprotocols=subprotocols,
             extensions=client_extensions(compression),
             extra_headers=additional_headers,
             user_agent=user_agent,
-            max_line=max_header_line,
-            max_headers=max_headers,
-            max_size=max_handshake_size,
+            **self._options.handshake_limits(),
         )
         if ssl is None and self._wsuri.secure:
             ssl = True
@@ -325,64 +282,18 @@ class connect:
 
     # ------------------------------------------------------------------ reconnecting
 
-    def __aiter__(self) -> "connect":
-        return self
+    def __aiter__(self) -> Reconnecting:
+        """``async for ws in connect(...)``: a fresh open connection each iteration
+        (``reconnect.Reconnecting``)."""
+        return self._reconnecting
 
-    async def __anext__(self) -> ClientConnection:
-        """Open the next connection, waiting and retrying as the backoff policy says."""
-        while True:
-            previous = self._iter_conn
-            if previous is not None:
-                self._iter_conn = None
-                if not previous.closed:
-                    # The body moved on while the connection is still open: close it first.
-                    await previous.close()
-                if asyncio.get_running_loop().time() - self._iter_opened >= self.reset_after:
-                    self._streak = 0
-                await self._wait_before_retry(None)
-            conn = await self._open_retrying()
-            self._iter_conn = conn
-            self._iter_opened = asyncio.get_running_loop().time()
-            on_connect = self.on_connect
-            if on_connect is None:
-                return conn
-            try:
-                result = on_connect(conn)
-                if asyncio.iscoroutine(result):
-                    await result
-            except ConnectionClosed:
-                continue  # dropped while resubscribing: a drop like any other
-            return conn
+    async def open(self) -> ClientConnection:
+        """Open one connection (what ``await connect(...)`` does)."""
+        return await self._create()
 
-    async def _open_retrying(self) -> ClientConnection:
-        failures = 0  # failed attempts in a row, for max_retries
-        while True:
-            try:
-                return await self._create()
-            except Exception as exc:  # noqa: BLE001 - classified below
-                error = exc
-            failures += 1
-            retryable = bool(self.should_retry(error))
-            if not retryable or (self.max_retries is not None and failures > self.max_retries):
-                give_up_note(error, failures, retryable)
-                raise error
-            await self._wait_before_retry(error)
-
-    async def _wait_before_retry(self, error: BaseException | None) -> None:
-        delay = self.backoff.delay(self._streak)
-        self._streak += 1
-        hinted = retry_after(error) if error is not None else None
-        if hinted is not None:
-            delay = max(delay, min(hinted, self.backoff.max_delay))
-        if error is None:
-            self._options.logger.info("%s: connection closed, reconnecting in %.3f s", self.uri, delay)
-        else:
-            self._options.logger.info("%s: %s, retrying in %.3f s", self.uri, error, delay)
-        if self.on_retry is not None:
-            result = self.on_retry(self.attempts + 1, delay, error)
-            if asyncio.iscoroutine(result):
-                await result
-        await asyncio.sleep(delay)
+    @property
+    def logger(self) -> Any:
+        return self._options.logger
 
 
 def unix_connect(path: str, uri: str = "ws://localhost/", **kwargs: Any) -> connect:

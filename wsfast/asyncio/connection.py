@@ -21,6 +21,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterable, Iterable
 
 from .. import _impl
+from .._impl import ConnectionCore  # the chosen twin's; see wsfast._impl
 from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedOK,
@@ -28,21 +29,15 @@ from ..exceptions import (
     LocalProtocolError,
     closed_exception,
 )
-from ..protocol import OP_FAILURE, Protocol, Side, State
-from ..opcodes import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT
+from ..protocol import Protocol
+from ..wire import ITEM_BINARY, ITEM_CLOSE, ITEM_FAILURE, ITEM_PING, ITEM_PONG, ITEM_TEXT, Side, State
 from .options import ConnectionOptions
-from .timers import get_wheel
-from .writev import direct_socket, send_parts, write_parts
+from .loop_state import get_wheel
+from .sendmsg import direct_socket, send_parts, write_parts
 
 # Shared empty placeholders, replaced by a connection's own containers on first use.
 _NO_MESSAGES: deque[Any] = deque(maxlen=0)
 _NO_EXTENSIONS: list[Any] = []
-
-
-if TYPE_CHECKING:
-    from .._pure.conn import ConnectionCore  # the twins have the same fields and methods
-else:
-    ConnectionCore = _impl.connection_core()
 
 
 class Connection(ConnectionCore, asyncio.BufferedProtocol):
@@ -150,7 +145,7 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             messages = self._messages = deque()
         handed = False  # a message went straight to a waiting recv() in this batch
         for op, payload in items:
-            if op == OP_TEXT or op == OP_BINARY:
+            if op == ITEM_TEXT or op == ITEM_BINARY:
                 waiter = self._recv_waiter
                 if waiter is not None:
                     self._recv_waiter = None
@@ -159,14 +154,14 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
                         handed = True
                         continue
                 messages.append(payload)
-            elif op == OP_FAILURE and (messages or handed):
+            elif op == ITEM_FAILURE and (messages or handed):
                 # Let the application handle what came before the violation first: the
                 # close frame goes out when it asks for the next message (or at the timeout).
                 self._control(op, payload)
                 self.transport.pause_reading()  # type: ignore[union-attr]
                 self._set_deadline(self._opts.close_timeout or 1.0)
             else:
-                if op == OP_FAILURE:
+                if op == ITEM_FAILURE:
                     self._proto.apply_failure()  # type: ignore[union-attr]
                 self._control(op, payload)
         if not messages:
@@ -183,13 +178,13 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
 
     def _control(self, op: int, payload: Any) -> None:
         """A ping, pong, close or failure item from the protocol (pongs already queued)."""
-        if op == OP_PONG:
+        if op == ITEM_PONG:
             self._pong_received(payload)
-        elif op == OP_FAILURE:
+        elif op == ITEM_FAILURE:
             self.logger.debug("%s: peer broke the protocol: %s", self, payload)
-        elif op == OP_CLOSE:
+        elif op == ITEM_CLOSE:
             self.logger.debug("%s: close received %s", self, payload)
-        on_ping = getattr(self._callbacks, "on_ping", None) if op == 9 else None
+        on_ping = getattr(self._callbacks, "on_ping", None) if op == ITEM_PING else None
         if on_ping is not None:
             on_ping(self, payload)
 

@@ -17,15 +17,14 @@ import socket
 import ssl as ssl_module
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
-from .. import limits
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Request, Response
-from . import fastnet
-from .compact import CompactRequest, CompactResponse
-from .compression import server_extensions
+from . import aiofastnet_support as fastnet
+from .lean_handshake import CompactRequest, CompactResponse
+from ..extensions.compression import server_extensions
 from .connection import Connection
-from .options import ConnectionOptions, logger
+from .options import ConnectionOptions
 
 Handler = Callable[["ServerConnection"], Awaitable[None]]
 ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awaitable[Response | None]"]
@@ -275,12 +274,15 @@ class serve:
 
     Also an async context manager (``async with serve(...) as server:``) that closes the
     server on exit. ``handler`` is a coroutine function taking the connection, or a callbacks
-    object (see the module docstring). Limits default to ``wsfast.limits``. ``compression``
+    object (see the module docstring). Limits, timeouts, ``decode``, ``implementation`` and
+    ``logger`` are keyword arguments named as the fields of ``ConnectionOptions`` (defaults
+    in ``wsfast.limits``); other keyword arguments go to ``loop.create_server``. ``compression``
     is "deflate" (the default, as in websockets) or None. ``ssl`` is an SSLContext for wss://.
     ``path`` serves on a unix socket instead of host/port; ``sock`` on an existing socket.
     ``use_aiofastnet``: listen with ``aiofastnet.create_server`` (compiled transports and
     TLS engine, the ``fast`` extra). None (default): for wss:// when it is installed; ws://
-    keeps the event loop's transports, 4.7 KiB smaller per connection. True requires it.
+    keeps the event loop's transports, which hold less memory per idle connection (README,
+    "Install"). True requires it.
     """
 
     def __init__(
@@ -298,49 +300,21 @@ class serve:
         process_request: ProcessRequest | None = None,
         compression: str | None = "deflate",
         server_header: str | None = "wsfast",
-        max_size: int | None = limits.MAX_SIZE,
-        max_fragments: int | None = limits.MAX_FRAGMENTS,
-        max_queue: int | None = limits.MAX_QUEUE,
-        write_limit: int = limits.WRITE_LIMIT,
-        open_timeout: float | None = limits.OPEN_TIMEOUT,
-        close_timeout: float | None = limits.CLOSE_TIMEOUT,
-        ping_interval: float | None = limits.PING_INTERVAL,
-        ping_timeout: float | None = limits.PING_TIMEOUT,
-        max_header_line: int = limits.MAX_HEADER_LINE,
-        max_headers: int = limits.MAX_HEADERS,
-        max_handshake_size: int = limits.MAX_HANDSHAKE_SIZE,
-        decode: bool = True,
-        implementation: str | None = None,
-        logger: Any = logger,
         reuse_port: bool = False,
         backlog: int = 1024,
         use_aiofastnet: bool | None = None,
-        **create_server_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
-        from .._impl import load
-
-        options = ConnectionOptions(
-            max_size=max_size,
-            max_fragments=max_fragments,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            open_timeout=open_timeout,
-            close_timeout=close_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            decode=decode,
-            kernels=load(implementation) if implementation else None,
-            logger=logger,
-        )
+        # Connection options (ConnectionOptions' fields, implementation) by name; the rest
+        # goes to loop.create_server.
+        options, create_server_kwargs = ConnectionOptions.split(kwargs)
         handshake_options = dict(
             origins=origins,
             subprotocols=subprotocols,
             select_subprotocol=select_subprotocol,
             extensions=server_extensions(compression),
-            max_line=max_header_line,
-            max_headers=max_headers,
-            max_size=max_handshake_size,
             server_header=server_header,
+            **options.handshake_limits(),
         )
         self._server = Server(handler, options, handshake_options, process_request)
         self._listen = dict(host=host, port=port, path=path, sock=sock, ssl=ssl,
@@ -348,9 +322,9 @@ class serve:
         self._create_server: Any = None
         if use_aiofastnet is None:
             # Auto: wss:// listeners use aiofastnet when it is installed (its TLS engine beat
-            # asyncio's SSL transport, which also keeps a 256 KiB buffer per connection);
-            # plain TCP keeps the loop's transports: aiofastnet's hold a 4 KiB writev array
-            # each, which more than doubles an idle ws:// connection (3.5 -> 8.2 KiB).
+            # asyncio's SSL transport, which also keeps a large buffer per connection);
+            # plain TCP keeps the loop's transports: aiofastnet's hold a writev array each,
+            # which makes an idle ws:// connection much larger (figures: README, "Install").
             use_aiofastnet = ssl is not None and path is None and fastnet.aiofastnet() is not None
         if use_aiofastnet:
             self._create_server = fastnet.require().create_server

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from ..protocol import State
+from ..wire import State
 
 
 class Watchdog:

@@ -40,12 +40,33 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import weakref
 import socket
 import sys
 import time
 from typing import Any
 
 from .options import logger as _default_logger
+
+# Objects to close when a worker process stops (a Hub registers itself so that its broker
+# flushes and disconnects): the integrations above register here, this layer imports none.
+_closables: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def close_at_shutdown(obj: Any) -> None:
+    """Have ``await obj.aclose()`` called when this worker process stops (weakly held)."""
+    _closables.add(obj)
+
+
+def forget_at_shutdown(obj: Any) -> None:
+    """Undo ``close_at_shutdown`` (``obj`` was closed already)."""
+    _closables.discard(obj)
+
+
+async def aclose_at_shutdown() -> None:
+    """Close every registered object (each worker calls this once its server has closed)."""
+    for obj in list(_closables):
+        await obj.aclose()
 
 MIN_UPTIME = 1.0
 RESTART_DELAY_INITIAL = 0.5
@@ -302,7 +323,6 @@ def _worker_main(slot: int, target: Any, listen: dict[str, Any], serve_kwargs: d
 
 async def _serve_until_stopped(slot: int, target: Any, listen: dict[str, Any],
                                serve_kwargs: dict[str, Any], parent_pid: int) -> None:
-    from .hub import aclose_all_hubs
     from .server import serve
 
     handler = resolve_target(target)
@@ -330,7 +350,7 @@ async def _serve_until_stopped(slot: int, target: Any, listen: dict[str, Any],
         watchdog.cancel()
         server.close()
         await server.wait_closed()
-        await aclose_all_hubs()
+        await aclose_at_shutdown()
 
 
 async def _watch_parent(parent_pid: int, request_stop: Any) -> None:

@@ -1,7 +1,7 @@
 """Brokers carry ``Hub.publish`` between processes and machines.
 
 A ``wsfast.Hub`` keeps the subscribers of each topic *in this process*; its broker decides
-where a published message goes. ``wsfast.asyncio.hub.LocalBroker`` (the default) delivers in
+where a published message goes. ``wsfast.brokers.LocalBroker`` (the default) delivers in
 this process only. ``wsfast.brokers.redis.RedisBroker`` (``pip install wsfast[redis]``) uses
 Redis pub/sub so that ``hub.publish(topic, message)`` on any process or machine reaches the
 subscribers of ``topic`` on all of them::
@@ -91,4 +91,6 @@ class Broker(Protocol):
     def topic_removed(self, topic: str) -> None: ...
 
 
-__all__ = ["Broker", "BrokerStatus"]
+from .hub import Hub, LocalBroker  # noqa: E402  (after BrokerStatus: redis.py imports it)
+
+__all__ = ["Broker", "BrokerStatus", "Hub", "LocalBroker"]

@@ -45,7 +45,7 @@ Context takeover
 ================
 
 Without context takeover the compressor is not recreated for each message (creating a
-deflate context costs ~50 us): it is kept and flushed with ``Z_FULL_FLUSH``, which emits the
+deflate context is costly): it is kept and flushed with ``Z_FULL_FLUSH``, which emits the
 same ``00 00 ff ff`` trailer as ``Z_SYNC_FLUSH`` and also forgets the history, so the next
 message compresses exactly as with a fresh context.
 """

@@ -2,9 +2,8 @@
 
 When a loop has nothing to do it blocks in ``epoll_wait``; the next packet then costs a
 wake-up: the sender's kernel has to schedule the sleeping process again, and the woken
-loop pays for the context switch. On a VM this is most of a loopback round trip (about
-11 us of the sender's CPU per message on this project's VM; see bench/RESULTS.md). A spinning loop polls
-with a zero timeout for up to ``busy_poll_us`` microseconds first, so a message that
+loop pays for the context switch. On a VM this is most of a loopback round trip (figures in
+bench/RESULTS.md, ``wsfast-spin``). A spinning loop polls with a zero timeout for up to ``busy_poll_us`` microseconds first, so a message that
 arrives within that window is picked up without any wake-up, at the price of a core that
 stays busy while it spins. Latency-critical processes (trading clients, game servers on
 dedicated cores) make that trade; everything else should not: the default loops don't spin.
@@ -24,7 +23,7 @@ import selectors
 import time
 from typing import Any, Callable
 
-#: Default spin window, microseconds: a bit more than one loopback round trip here.
+#: Default spin window, microseconds: a bit more than one loopback round trip.
 BUSY_POLL_US = 100.0
 
 

@@ -3,19 +3,17 @@
 ``publish`` goes through a broker. The default ``LocalBroker`` delivers in this process;
 ``wsfast.brokers.redis.RedisBroker`` carries messages to every process and machine through
 Redis pub/sub and calls ``hub.deliver`` on each node. ``wsfast.brokers`` documents the broker
-interface (``attach``, ``publish``, ``topic_added``, ``topic_removed``).
+interface (``attach``, ``publish``, ``topic_added``, ``topic_removed``). Delivery in this
+process is ``wsfast.asyncio.broadcast``; a worker process closes every live Hub's broker on
+shutdown (``wsfast.asyncio.workers.close_at_shutdown``).
 """
 from __future__ import annotations
 
 import inspect
-import weakref
 from typing import Any
 
-from .broadcast import BroadcastResult, broadcast
-
-# Every live Hub, so that a worker process can close their brokers on shutdown
-# (``wsfast.asyncio.workers`` calls ``aclose_all_hubs``).
-_live_hubs: "weakref.WeakSet[Hub]" = weakref.WeakSet()
+from ..asyncio.broadcast import BroadcastResult, broadcast
+from ..asyncio.workers import close_at_shutdown, forget_at_shutdown
 
 
 class LocalBroker:
@@ -53,7 +51,7 @@ class Hub:
         self.on_full = on_full
         self.broker = broker if broker is not None else LocalBroker()
         self.broker.attach(self)
-        _live_hubs.add(self)
+        close_at_shutdown(self)
 
     @classmethod
     def from_url(cls, url: str | None, *, on_full: str = "skip", **broker_options: Any) -> "Hub":
@@ -66,7 +64,7 @@ class Hub:
         """
         if not url:
             return cls(on_full=on_full)
-        from ..brokers.redis import RedisBroker
+        from .redis import RedisBroker  # only now: the redis extra may not be installed
 
         return cls(RedisBroker(url, **broker_options), on_full=on_full)
 
@@ -119,7 +117,7 @@ class Hub:
 
     async def aclose(self) -> None:
         """Close the broker (a remote broker flushes what it can and disconnects)."""
-        _live_hubs.discard(self)
+        forget_at_shutdown(self)
         aclose = getattr(self.broker, "aclose", None)
         if aclose is not None:
             result = aclose()
@@ -133,8 +131,3 @@ class Hub:
             return BroadcastResult()
         return broadcast(subscribers, message, on_full=self.on_full)
 
-
-async def aclose_all_hubs() -> None:
-    """Close the broker of every Hub of this process (worker processes call it on shutdown)."""
-    for hub in list(_live_hubs):
-        await hub.aclose()

@@ -37,7 +37,7 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Response
 from ..protocol import Side, State
-from ..asyncio.compression import server_extensions
+from ..extensions.compression import server_extensions
 from ..asyncio.connection import Connection
 from ..asyncio.options import ConnectionOptions
 
@@ -125,7 +125,8 @@ class WSFastProtocol(Connection):
             return cls._settings[config]
         except (KeyError, TypeError):
             pass
-        options = ConnectionOptions(
+        options = ConnectionOptions.build(
+            implementation=cls.implementation,
             max_size=config.ws_max_size,
             max_queue=config.ws_max_queue,
             write_limit=cls.write_limit,
@@ -133,13 +134,13 @@ class WSFastProtocol(Connection):
             close_timeout=cls.close_timeout,
             ping_interval=config.ws_ping_interval or None,
             ping_timeout=config.ws_ping_timeout or None,
-            kernels=load(cls.implementation) if cls.implementation else None,
             logger=_logger,
         )
         compression = cls.compression
         if compression is _UNSET:
             compression = "deflate" if config.ws_per_message_deflate else None
-        handshake = dict(extensions=server_extensions(compression), server_header=None)
+        handshake = dict(extensions=server_extensions(compression), server_header=None,
+                         **options.handshake_limits())
         settings = (options, handshake)
         try:
             cls._settings[config] = settings
