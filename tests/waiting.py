@@ -27,11 +27,18 @@ async def wait_until(predicate: Callable[[], object], what: str, timeout: float 
 
 
 async def wait_for(awaitable: Awaitable[T], what: str, timeout: float = HANG) -> T:
-    """``await awaitable`` with a hang deadline whose failure says what was awaited."""
+    """``await awaitable`` with a hang deadline whose failure says what was awaited. A
+    TimeoutError the awaitable raises itself (a call's own timeout) passes through as it is."""
+    task = asyncio.ensure_future(awaitable)
     try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}") from None
+        done, _ = await asyncio.wait([task], timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    return task.result()
 
 
 def wait_until_sync(predicate: Callable[[], object], what: str, timeout: float = HANG, interval: float = 0.01) -> None:

@@ -96,7 +96,7 @@ async def test_a_call_waiting_for_a_slot_can_be_cancelled(rpc_pair):
     await wait_until(lambda: gate.running == 1, "the first call to run")
     second = asyncio.ensure_future(client.call("block", [2]))
     third = asyncio.ensure_future(client.call("block", [3]))
-    await wait_until(lambda: len(client._out_waiters) == 2, "two calls waiting for a slot")
+    await wait_until(lambda: len(client._out_waiters or ()) == 2, "two calls waiting for a slot")
     second.cancel()
     gate.open.set()
     assert await within(first, "first") == 1
