@@ -43,6 +43,23 @@ class OptionalBuildExt(build_ext):
             print(f"wsfast: could not build {ext.name} ({exc}); it will run pure Python")
 
 
+# The connection core has one source, wsfast/_pure/conn.py (the pure twin), compiled in
+# Cython's pure-Python mode: copied next to wsfast/_speedups/conn.pxd, which types it.
+PURE_MODE = {"conn"}
+
+
+def _source(name):
+    if name not in PURE_MODE:
+        return f"wsfast/_speedups/{name}.pyx"
+    source, copy = f"wsfast/_pure/{name}.py", f"wsfast/_speedups/{name}.py"
+    with open(source, "rb") as f:
+        text = f.read()
+    if not os.path.exists(copy) or open(copy, "rb").read() != text:
+        with open(copy, "wb") as f:  # rewritten only when changed: no needless rebuild
+            f.write(text)
+    return copy
+
+
 def extensions():
     if MODE == "no":
         return []
@@ -57,7 +74,7 @@ def extensions():
     exts = [
         Extension(
             f"wsfast._speedups.{name}",
-            [f"wsfast/_speedups/{name}.pyx"],
+            [_source(name)],
             extra_compile_args=COMPILE_ARGS,
         )
         for name in KERNELS

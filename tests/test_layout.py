@@ -233,3 +233,44 @@ def test_moved_names_still_resolve_with_a_warning(package, name):
     with pytest.warns(DeprecationWarning, match=f"{package}.{name}"):
         value = getattr(importlib.import_module(package), name)
     assert value is getattr(importlib.import_module(module), attr)
+
+
+# Methods of the connection core that the asyncio layer provides or extends, and why:
+# bytes before the handshake and fragmented sends need the handshake and asyncio.Lock; the
+# idle-timeout client watches messages on their way to the queue.
+CORE_METHODS_PROVIDED_ABOVE = {
+    "_handshake_data", "_send_fragments", "_dispatch_queue",
+}
+
+
+def test_the_connection_core_has_one_source():
+    """``wsfast/_pure/conn.py`` is the connection core's only source: the compiled build is
+    a copy of it made by setup.py and typed by ``_speedups/conn.pxd``, never a .pyx."""
+    speedups = ROOT / "_speedups"
+    assert not (speedups / "conn.pyx").exists()
+    assert (speedups / "conn.pxd").exists()
+    copy = speedups / "conn.py"
+    if copy.exists():
+        assert copy.read_bytes() == (ROOT / "_pure" / "conn.py").read_bytes(), (
+            "wsfast/_speedups/conn.py differs from wsfast/_pure/conn.py: rebuild (setup.py)")
+    setup = (ROOT.parent / "setup.py").read_text()
+    assert re.search(r'PURE_MODE = \{"conn"\}', setup)
+
+
+def _methods(path: Path, bases: str = "") -> dict[str, set[str]]:
+    """Class name -> its methods, for the classes of ``path`` with a base naming ``bases``."""
+    tree = ast.parse(path.read_text())
+    return {node.name: {f.name for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+            and any(bases in ast.unparse(b) for b in node.bases or [ast.Name("object")])}
+
+
+def test_the_asyncio_layer_overrides_only_the_documented_core_methods():
+    """Nothing above the core replaces its message path: a subclass provides only the
+    methods listed in CORE_METHODS_PROVIDED_ABOVE (the core calls no other hook)."""
+    core = _methods(ROOT / "_pure" / "conn.py")["ConnectionCore"]
+    assert "_deliver" in core and "send_nowait" in core
+    for path in [*sorted((ROOT / "asyncio").glob("*.py")), *sorted((ROOT / "asgi").glob("*.py"))]:
+        for cls, methods in _methods(path, "Connection").items():
+            overridden = (methods & core) - CORE_METHODS_PROVIDED_ABOVE
+            assert not overridden, f"{path.name}:{cls} overrides core methods {sorted(overridden)}"

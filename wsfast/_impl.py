@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,11 @@ def load(implementation: str) -> ModuleType:
     package = {"cython": "wsfast._speedups", "python": "wsfast._pure"}[implementation]
     ns = ModuleType(f"wsfast._impl[{implementation}]")
     for name in KERNELS:
-        setattr(ns, name, importlib.import_module(f"{package}.{name}"))
+        module = importlib.import_module(f"{package}.{name}")
+        if implementation == "cython" and not (module.__file__ or "").endswith(tuple(EXTENSION_SUFFIXES)):
+            # wsfast/_speedups/conn.py is the build's copy of the pure source: not compiled
+            raise ImportError(f"{package}.{name} is not compiled ({module.__file__})")
+        setattr(ns, name, module)
     setattr(ns, "IMPLEMENTATION", implementation)
     return ns
 

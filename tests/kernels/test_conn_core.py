@@ -1,17 +1,19 @@
-"""The connection core twins (``wsfast._speedups.conn`` / ``wsfast._pure.conn``) on a fake
-transport: the same reads, cut anywhere, give the same hook calls and the same bytes written
-from both, with either parser twin under them."""
+"""The connection core (``wsfast._pure.conn``, also compiled as ``wsfast._speedups.conn``) on
+a fake transport: the same reads, cut anywhere, give the same calls and the same bytes written
+from both builds, with either parser twin under them."""
 from __future__ import annotations
 
 import os
+import logging
 from collections import deque
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsfast import _impl
-from wsfast.exceptions import InvalidState
+from wsfast.exceptions import ConnectionClosed, InvalidState
 from wsfast.protocol import Protocol, Side
 
 from .helpers import frame
@@ -36,12 +38,26 @@ class FakeTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closing = False
+        self.eof = False
+        self.reading = True
 
     def is_closing(self) -> bool:
         return self.closing
 
     def write(self, data) -> None:
         self.writes.append(bytes(data))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
 
 class FakeWheel:
@@ -50,13 +66,23 @@ class FakeWheel:
         self.read_view = memoryview(self.read_buffer)
         self.clock = lambda: 42.0
         self.flush_requests: list = []
+        self.scheduled: list = []
 
     def flush_soon(self, conns) -> None:
         self.flush_requests.extend(conns)
 
+    def schedule(self, conn) -> None:
+        self.scheduled.append(conn._deadline)
 
-def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message="echo"):
-    """A core subclass recording every hook call in ``log``; opened on a fresh Protocol."""
+
+OPTIONS = SimpleNamespace(logger=logging.getLogger("test_conn_core"), close_timeout=10.0,
+                          max_queue=16, ping_interval=None)
+LOOP = SimpleNamespace(time=lambda: 100.0)
+
+
+def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message="echo", attach=True):
+    """A core subclass recording the calls of its message path in ``log`` (and doing them);
+    opened on a fresh Protocol."""
     core = built(_impl.connection_core, core_name)
     kernels = built(_impl.load, kernels_name)
 
@@ -68,24 +94,23 @@ def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message
 
         def _dispatch_queue(self, items):
             self.log.append(("queue", list(items)))
+            super()._dispatch_queue(items)
 
         def _control(self, op, payload):
             self.log.append(("control", op, payload if op != -1 else type(payload).__name__))
+            super()._control(op, payload)
 
         def _handler_failed(self, exc):
             self.log.append(("failed", type(exc).__name__))
-            self._proto.send_close(1011, "")
+            super()._handler_failed(exc)
 
         def _closing_handshake_done(self):
-            self._tcp_closing = True
             self.log.append(("closing",))
+            super()._closing_handshake_done()
 
-        def _closed_error(self):
-            return InvalidState("not open")
-
-        def _write_parts(self, parts):
-            self.log.append(("parts", len(parts)))
-            self.transport.write(b"".join(bytes(p) for p in parts))
+    def write_parts(parts):
+        conn.log.append(("parts", len(parts)))
+        conn.transport.write(b"".join(bytes(p) for p in parts))
 
     def echo(ws, payload, op):
         ws.log.append(("message", op, payload))
@@ -95,9 +120,12 @@ def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message
 
     conn = Conn()
     conn.log = []
-    conn._init_core(FakeWheel(), echo if on_message == "echo" else on_message, deque())
+    callbacks = SimpleNamespace(on_message=echo if on_message == "echo" else on_message)
+    conn._init_core(OPTIONS, LOOP, FakeWheel(), callbacks)
+    conn._set_writer(write_parts)
     conn.transport = FakeTransport()
-    conn._attach(Protocol(side, max_size=1 << 20, kernels=kernels))
+    if attach:
+        conn._attach(Protocol(side, max_size=1 << 20, kernels=kernels))
     return conn
 
 
@@ -158,7 +186,7 @@ def test_sends(core, kernels):
     with pytest.raises(TypeError):
         conn.send_nowait(1)
     # Messages waiting in the queue: the send waits for the next loop iteration.
-    conn._messages.append("queued")
+    conn._messages = deque(["queued"])
     conn.send_nowait(b"later")
     assert conn._wheel.flush_requests == [conn] and conn._flush_scheduled
     conn.send_nowait(b"again")
@@ -172,6 +200,9 @@ def test_sends(core, kernels):
     conn.send_nowait(b"12345")
     assert conn.unsent_bytes == len(frame(2, b"12345"))
     conn._proto.send_close(1000, "")
+    with pytest.raises(ConnectionClosed):  # the closing handshake has started
+        conn.send_nowait(b"x")
+    conn._proto = None
     with pytest.raises(InvalidState):
         conn.send_nowait(b"x")
 
@@ -192,10 +223,11 @@ def test_close_handler_error_and_handshake_hooks(core, kernels):
     read(conn, frame(2, b"raise", key=b"abcd"))
     assert conn.log == [("message", 2, b"raise"), ("failed", "ValueError")]
     assert conn.transport.writes == [frame(8, (1011).to_bytes(2, "big"))]
+    assert conn._deadline == 110.0 and conn._wheel.scheduled == [110.0]  # the close timeout
     read(conn, frame(8, (1000).to_bytes(2, "big"), key=b"abcd"))
     assert conn.log[-2:] == [("control", 8, (1000, "")), ("closing",)]
-    fresh = make_conn(core, kernels)
-    fresh._proto = None
+    assert conn._tcp_closing and conn.transport.eof  # the server half-closes
+    fresh = make_conn(core, kernels, attach=False)
     fresh.data_received(memoryview(b"GET / HTTP/1.1\r\n"))
     read(fresh, b"Host: x\r\n")
     assert fresh.log == [("handshake", b"GET / HTTP/1.1\r\n"), ("handshake", b"Host: x\r\n")]
@@ -205,8 +237,12 @@ def test_close_handler_error_and_handshake_hooks(core, kernels):
 def test_queue_style_gets_the_whole_batch(core, kernels):
     conn = make_conn(core, kernels, on_message=None)
     read(conn, frame(1, b"a", key=b"abcd") + frame(9, b"p", key=b"abcd") + frame(2, b"b", key=b"abcd"))
-    assert conn.log == [("queue", [(1, "a"), (9, b"p"), (2, b"b")])]
+    assert conn.log == [("queue", [(1, "a"), (9, b"p"), (2, b"b")]), ("control", 9, b"p")]
+    assert list(conn._messages) == ["a", b"b"]
     assert conn.transport.writes == [frame(10, b"p")]  # the pong, flushed after the batch
+    # max_queue (16) messages waiting: reading pauses until recv() takes them down to a quarter
+    read(conn, b"".join(frame(2, b"%d" % i, key=b"abcd") for i in range(14)))
+    assert len(conn._messages) == 16 and not conn.transport.reading and conn._reading_paused
 
 
 class FakeFuture:
@@ -228,22 +264,26 @@ def test_a_single_message_goes_straight_to_a_waiting_recv(core, kernels):
     waiter = conn._recv_waiter = FakeFuture()
     read(conn, frame(1, b"only", key=b"abcd"))
     assert waiter.result == "only" and conn._recv_waiter is None and conn.log == []
-    # Two messages, a control frame, or a waiter already done: the queue's hook decides.
-    for chunk, waiter in (
-        (frame(2, b"a", key=b"abcd") + frame(2, b"b", key=b"abcd"), FakeFuture()),
-        (frame(9, b"p", key=b"abcd"), FakeFuture()),
-        (frame(2, b"c", key=b"abcd"), FakeFuture(done=True)),
+    # Two messages, a control frame, or a waiter already done: the queue decides; the first
+    # message still goes to the waiting recv(), a done waiter is dropped.
+    for chunk, waiter, result, queued in (
+        (frame(2, b"a", key=b"abcd") + frame(2, b"b", key=b"abcd"), FakeFuture(), b"a", [b"b"]),
+        (frame(9, b"p", key=b"abcd"), FakeFuture(), None, []),
+        (frame(2, b"c", key=b"abcd"), FakeFuture(done=True), None, [b"c"]),
     ):
         conn.log.clear()
+        conn._messages = deque()
         conn._recv_waiter = waiter
         read(conn, chunk)
-        assert conn.log and conn.log[0][0] == "queue" and conn._recv_waiter is waiter
+        assert conn.log and conn.log[0][0] == "queue"
+        assert waiter.result == result and list(conn._messages) == queued
+        assert conn._recv_waiter is (waiter if chunk[0] & 0x0F == 9 else None)
     # A subclass that watches every message in _dispatch_queue turns the shortcut off.
     conn.log.clear()
     conn._direct_recv = False
     conn._recv_waiter = waiter = FakeFuture()
     read(conn, frame(2, b"d", key=b"abcd"))
-    assert conn.log == [("queue", [(2, b"d")])] and waiter.result is None
+    assert conn.log == [("queue", [(2, b"d")])] and waiter.result == b"d"
 
 
 def test_chosen_core_falls_back_to_the_pure_one(monkeypatch):

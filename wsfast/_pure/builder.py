@@ -123,6 +123,12 @@ def encode_frame_parts(opcode, payload, *, fin=True, rsv=0, mask=False) -> tuple
     return (_header(opcode, fin, rsv, n, None), payload)
 
 
+def append_parts(out: list, opcode, payload, fin, rsv, mask) -> int:
+    """``out.extend(encode_frame_parts(...))``: the connection's send path (C in the twin)."""
+    out.extend(encode_frame_parts(opcode, payload, fin=fin, rsv=rsv, mask=mask))
+    return 0
+
+
 def encode_header(opcode, length, *, fin=True, rsv=0, mask_key=None) -> bytes:
     """Return just a frame header for a payload of ``length`` bytes.
 

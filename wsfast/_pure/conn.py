@@ -1,63 +1,73 @@
-"""A connection's per-message path, pure-Python twin of ``wsfast._speedups.conn``.
+"""A connection's message path: one source, run as Python here and compiled by Cython.
 
-``ConnectionCore`` is the base of ``wsfast.asyncio.connection.Connection``: it holds what
-every read and every send touches (the protocol, its parser and outgoing list, the cork,
-the transport, a waiting ``recv()``) and does the work of one read, one send and one
-``recv()``. Everything else about a connection (handshake, closing, pings, timers, the
-message queue's flow control, fragmented sends) lives in the asyncio layer, which provides
-the hooks and fields listed under ``TYPE_CHECKING`` below.
+``ConnectionCore`` is the base of ``wsfast.asyncio.connection.Connection``. It owns what
+happens to every read and every send once the opening handshake is done:
 
-Reads: ``get_buffer`` / ``buffer_updated`` (the loop's shared receive buffer) or
-``data_received``; the parsed batch goes to ``on_message(conn, payload, opcode)``, to a
-waiting ``recv()`` or to ``_dispatch_queue``, with sends corked until the batch is done.
-Sends: ``send_nowait`` / ``send`` queue frames and ``_flush`` writes them.
+- reads: ``get_buffer`` / ``buffer_updated`` (the loop's shared receive buffer) or
+  ``data_received`` -> the parser -> ``_deliver``: messages to ``on_message(conn, payload,
+  opcode)``, to a waiting ``recv()`` or to the queue (``_dispatch_queue``, with its flow
+  control); control items to ``_control``; a protocol violation to ``_apply_failure``;
+- sends: ``send`` / ``send_nowait`` queue frames into the protocol's outgoing list (sends
+  made while a batch is delivered are corked) and ``_flush`` writes them in one write;
+- the end of a connection's message path: a failing handler (1011), the closing handshake
+  done (``_closing_handshake_done``), the error a closed connection raises.
+
+This file is the pure-Python twin. ``setup.py`` copies it to ``wsfast/_speedups/conn.py`` and
+Cython compiles that copy with ``wsfast/_speedups/conn.pxd``, which types the fields and the
+two per-read functions (Cython's pure-Python mode). Imports of ``.parser`` and ``.builder``
+are relative, so each build takes its own twin's parser and frame builder; the compiled build
+calls them through C (``Parser.feed_buffer``, ``append_parts``).
+
+The asyncio layer supplies what needs asyncio or a handshake: ``_handshake_data`` (bytes that
+arrive before ``_attach``) and ``_send_fragments`` (a fragmented send, under an
+``asyncio.Lock``), plus the connection's timers through the wheel (``loop_state``) and the
+socket writer passed to ``_set_writer``. Nothing else in this class is overridden from above.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import Any
 
-from ..wire import ITEM_BINARY, ITEM_TEXT, State
+from ..exceptions import InvalidState, closed_exception
+from ..wire import ITEM_BINARY, ITEM_CLOSE, ITEM_FAILURE, ITEM_PING, ITEM_PONG, ITEM_TEXT, Side, State
+from .builder import append_parts, encode_frame_parts
+from .parser import Parser
 
 _OPEN = State.OPEN
+_TEXT = ITEM_TEXT
+_BINARY = ITEM_BINARY
 _DATA = (str, bytes, bytearray, memoryview)
+# Shared empty queue, replaced by a connection's own deque when a message is first queued.
+_NO_MESSAGES: deque[Any] = deque(maxlen=0)
 
 
 class ConnectionCore:
-    """The hot half of a connection; see the module docstring for who calls what."""
+    """The message path of one connection; see the module docstring for who calls what."""
 
     __slots__ = (
         "transport", "_proto", "_parser", "_out", "_on_message", "_messages", "_recv_waiter",
-        "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing",
-        "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
+        "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes",
+        "_tcp_closing", "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
+        "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer",
+        "_opts", "_loop", "_callbacks", "_closed_exc", "_writing_paused", "_drain_waiters",
+        "_pings", "_keepalive_sent", "_fragment_lock", "_deadline", "latency",
     )
 
-    if TYPE_CHECKING:
-        # Provided by the subclass (wsfast.asyncio.connection.Connection).
-        _opts: Any
-        _loop: Any
-        _closed_exc: Any
-        _writing_paused: bool
-        _fragment_lock: Any
-
-        def _handshake_data(self, data: Any) -> None: ...
-        def _dispatch_queue(self, items: list[tuple[int, Any]]) -> None: ...
-        def _control(self, op: int, payload: Any) -> None: ...
-        def _handler_failed(self, exc: BaseException) -> None: ...
-        def _closing_handshake_done(self) -> None: ...
-        def _closed_error(self) -> Any: ...
-        def _write_parts(self, parts: list[Any]) -> None: ...
-        def _apply_failure(self) -> None: ...
-        async def _send_fragments(self, fragments: Any) -> None: ...
-        async def drain(self) -> None: ...
-
-    def _init_core(self, wheel: Any, on_message: Any, messages: Any) -> None:
+    def _init_core(self, options: Any, loop: Any, wheel: Any, callbacks: Any) -> None:
         """Set the core's fields; the subclass's ``__init__`` calls this first."""
+        self._opts = options
+        self._loop = loop
+        self._callbacks = callbacks
+        self._on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
         self.transport: Any = None
         self._proto: Any = None
         self._parser: Any = None
-        self._out: list[Any] | None = None  # the protocol's outgoing list, once open
-        self._on_message = on_message
-        self._messages = messages
+        self._own_parser: Any = None  # the parser, when it is this twin's (see buffer_updated)
+        self._out: Any = None  # the protocol's outgoing list, once open
+        self._plain_send = False
+        self._mask = False
+        self._writer: Any = None  # writes several buffers at once (see _set_writer)
+        self._messages = _NO_MESSAGES
         self._recv_waiter: Any = None  # the future of a recv() waiting for a message
         # A lone message goes straight to a waiting recv(), skipping _dispatch_queue; a
         # subclass that watches messages there turns this off.
@@ -67,6 +77,14 @@ class ConnectionCore:
         self._flush_scheduled = False
         self._corked_bytes = 0  # bytes queued by broadcast() for the deferred flush
         self._tcp_closing = False
+        self._closed_exc: Any = None
+        self._writing_paused = False
+        self._drain_waiters: Any = None
+        self._pings: Any = None  # payload -> (future or None for the keepalive, time sent)
+        self._keepalive_sent: Any = None
+        self._fragment_lock: Any = None  # created by the first fragmented send
+        self._deadline: Any = None  # loop time of the next timeout; the wheel reads it
+        self.latency = 0.0
         self.last_received = 0.0  # loop.time() of the last bytes received (dead-feed watchdogs)
         # Bytes of completed sends that never reached the kernel (the connection was
         # aborted or closed under them).
@@ -74,13 +92,22 @@ class ConnectionCore:
         self._wheel = wheel
         self._clock = wheel.clock
         self._read_view = wheel.read_view
+        self._read_buffer = wheel.read_buffer
+
+    def _set_writer(self, writer: Any) -> None:
+        """``writer(parts)`` writes a list of buffers in one go (``asyncio.sendmsg``)."""
+        self._writer = writer
 
     def _attach(self, proto: Any) -> None:
         """The handshake succeeded: parse with ``proto`` from now on (its parser and its
         outgoing list are kept here: ``Protocol`` never replaces the list)."""
         self._proto = proto
-        self._parser = proto._parser
+        parser = self._parser = proto._parser
+        self._own_parser = parser if type(parser) is Parser else None
         self._out = proto._out
+        # Plain messages (no extension, this twin's encoder) are framed here directly.
+        self._plain_send = not proto.extensions and proto._encode_parts is encode_frame_parts
+        self._mask = bool(proto.client)
 
     # ----------------------------------------------------------------------- receiving
 
@@ -88,21 +115,34 @@ class ConnectionCore:
         # Every connection of the loop reads into the same buffer: each read is parsed in
         # buffer_updated before the transport reads again, and the parser copies what it
         # keeps. Idle connections hold no receive buffer at all.
-        return self._read_view
+        return self._read_view  # type: ignore[no-any-return]
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._read_view[:nbytes])
+        parser = self._own_parser
+        if parser is not None:
+            self.last_received = self._clock()
+            items = parser.feed_buffer(self._read_buffer, nbytes)
+            # Control frames, compressed messages and violations: most reads bring none.
+            self._deliver(items, parser.special or parser.error is not None)
+        else:
+            self.data_received(self._read_view[:nbytes])
 
     def data_received(self, data: Any) -> None:
         self.last_received = self._clock()
-        proto = self._proto
-        if proto is None:
+        if self._proto is None:
             self._handshake_data(bytes(data))
             return
         parser = self._parser
         items = parser.feed(data)
-        # Control frames, compressed messages and violations: most reads bring none.
-        slow = parser.special or parser.error is not None
+        self._deliver(items, parser.special or parser.error is not None)
+
+    def _deliver(self, items: list[Any], slow: bool) -> None:
+        """Hand a parsed batch to the application, flush, and see whether to close.
+
+        ``slow``: the batch holds control frames, compressed messages or a violation, which
+        the protocol handles first.
+        """
+        proto = self._proto
         if slow:
             items = proto._process(items)
         if items:
@@ -111,28 +151,30 @@ class ConnectionCore:
             try:
                 if on_message is None:
                     waiter = self._recv_waiter
-                    op = items[0][0]
+                    item = items[0]
+                    op = item[0]
                     if (waiter is not None and self._direct_recv and len(items) == 1
-                            and (op == ITEM_TEXT or op == ITEM_BINARY) and not waiter.done()):
+                            and (op is _TEXT or op is _BINARY) and not waiter.done()):
                         # One message and a recv() waiting for it (a request/response
                         # peer): hand it over without the queue.
                         self._recv_waiter = None
-                        waiter.set_result(items[0][1])
+                        waiter.set_result(item[1])
                     else:
                         self._dispatch_queue(items)
                 else:
                     try:
-                        for op, payload in items:
-                            if op == ITEM_TEXT or op == ITEM_BINARY:
-                                on_message(self, payload, op)
+                        for item in items:
+                            op = item[0]
+                            if op is _TEXT or op is _BINARY:
+                                on_message(self, item[1], op)
                             else:
-                                self._control(op, payload)
+                                self._control(op, item[1])
                     except Exception as exc:
                         self._handler_failed(exc)  # 1011
             finally:
                 self._corked = False
         if self._out:
-            self._flush()
+            self._write_out()
         # A close frame or a violation can only have come with a slow read.
         if (
             slow
@@ -141,6 +183,83 @@ class ConnectionCore:
             and proto.close_expected()
         ):
             self._closing_handshake_done()
+
+    def _dispatch_queue(self, items: list[Any]) -> None:
+        """Coroutine style: messages to a waiting ``recv()`` or the queue, control items on."""
+        messages = self._messages
+        if messages is _NO_MESSAGES:
+            messages = self._messages = deque()
+        handed = False  # a message went straight to a waiting recv() in this batch
+        for item in items:
+            op = item[0]
+            payload = item[1]
+            if op is _TEXT or op is _BINARY:
+                waiter = self._recv_waiter
+                if waiter is not None:
+                    self._recv_waiter = None
+                    if not waiter.done():
+                        waiter.set_result(payload)
+                        handed = True
+                        continue
+                messages.append(payload)
+            elif op == ITEM_FAILURE and (messages or handed):
+                # Let the application handle what came before the violation first: the
+                # close frame goes out when it asks for the next message (or at the timeout).
+                self._control(op, payload)
+                self.transport.pause_reading()
+                self._set_deadline(self._opts.close_timeout or 1.0)
+            else:
+                if op == ITEM_FAILURE:
+                    self._proto.apply_failure()
+                self._control(op, payload)
+        if not messages:
+            return  # the usual case: everything went to a waiting recv()
+        max_queue = self._opts.max_queue
+        if (
+            max_queue is not None
+            and len(messages) >= max_queue
+            and not self._reading_paused
+            and self._proto.close_sent is None
+        ):
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _control(self, op: int, payload: Any) -> None:
+        """A ping, pong, close or failure item from the protocol (pongs already queued)."""
+        if op == ITEM_PONG:
+            self._pong_received(payload)
+        elif op == ITEM_FAILURE:
+            self._opts.logger.debug("%s: peer broke the protocol: %s", self, payload)
+        elif op == ITEM_CLOSE:
+            self._opts.logger.debug("%s: close received %s", self, payload)
+        if op == ITEM_PING and self._callbacks is not None:
+            on_ping = getattr(self._callbacks, "on_ping", None)
+            if on_ping is not None:
+                on_ping(self, payload)
+
+    def _pong_received(self, payload: bytes) -> None:
+        pings = self._pings
+        if not pings or payload not in pings:
+            return  # unsolicited pong
+        now = self._loop.time()
+        while pings:
+            key = next(iter(pings))
+            waiter, sent = pings.pop(key)
+            rtt = now - sent
+            if waiter is None:  # the keepalive ping
+                self._keepalive_sent = None
+                interval = self._opts.ping_interval
+                if interval is not None and self._proto.state is _OPEN:
+                    # The next ping is due ping_interval after this one was sent: earlier than
+                    # the ping_timeout deadline the wheel holds when the interval is shorter,
+                    # so the wheel must file it again (it only re-files deadlines moved later).
+                    self._deadline = sent + interval
+                    self._wheel.schedule(self)
+            elif not waiter.done():
+                waiter.set_result(rtt)
+            if key == payload:
+                self.latency = rtt
+                break
 
     async def recv(self) -> str | bytes:
         """Return the next message: ``str`` for text (``bytes`` when ``decode=False``), ``bytes`` for binary.
@@ -200,14 +319,50 @@ class ConnectionCore:
         proto = self._proto
         if proto is None or proto.state is not _OPEN:
             raise self._closed_error()
-        proto.send_message(message)
+        kind = type(message)
+        if (kind is bytes or kind is str) and self._plain_send and not proto._sending_fragments:
+            append_parts(self._out, _BINARY if kind is bytes else _TEXT, message, True, 0, self._mask)
+        else:
+            # bytearray, memoryview, extensions, a fragmented message in progress and type
+            # errors take the protocol's own path
+            proto.send_message(message)
         if not self._corked:
             if self._messages:
                 # The application has more received messages to handle right away (a
                 # pipelined peer): its next sends join this one in a single write.
                 self._flush_soon()
             else:
-                self._flush()
+                self._write_out()
+
+    async def _send_fragments(self, fragments: Any) -> None:
+        raise NotImplementedError  # the asyncio layer's (it needs an asyncio.Lock)
+
+    def _handshake_data(self, data: bytes) -> None:
+        raise NotImplementedError  # each side does its own opening handshake
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below the write limit's low-water mark."""
+        if not self._writing_paused or self._closed_exc is not None:
+            return
+        waiter = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_drain_waiters()
+
+    def _wake_drain_waiters(self) -> None:
+        waiters = self._drain_waiters
+        self._drain_waiters = None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
 
     def _flush_soon(self) -> None:
         """Flush at the latest in the next loop iteration (sooner if a send flushes first)."""
@@ -217,6 +372,9 @@ class ConnectionCore:
 
     def _flush(self) -> None:
         """Write what the protocol queued, in one write (one ``sendmsg`` for several)."""
+        self._write_out()
+
+    def _write_out(self) -> None:
         self._flush_scheduled = False
         self._corked_bytes = 0
         out = self._out
@@ -224,12 +382,76 @@ class ConnectionCore:
         if not out or transport is None:
             return
         if transport.is_closing():
-            self.unsent_bytes += sum(map(len, out))
-            out.clear()
+            n = 0
+            for buf in out:
+                n += len(buf)
+            self.unsent_bytes += n
+            del out[:]
             return
         if len(out) == 1:
             transport.write(out.pop())
             return
         parts = out[:]
-        out.clear()  # before writing: the list is the protocol's and stays in use
-        self._write_parts(parts)
+        del out[:]  # before writing: the list is the protocol's and stays in use
+        self._writer(parts)
+
+    # ---------------------------------------------------------------- failing and closing
+
+    def _set_deadline(self, delay: float) -> None:
+        self._deadline = self._loop.time() + delay
+        self._wheel.schedule(self)
+
+    def _set_close_deadline(self) -> None:
+        timeout = self._opts.close_timeout
+        if timeout is None:
+            self._deadline = None
+        else:
+            self._set_deadline(timeout)
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        """An exception in application code: log it and close this connection with 1011."""
+        self._opts.logger.error("%s: error in connection handler", self, exc_info=exc)
+        proto = self._proto
+        if proto is not None and proto.state is _OPEN:
+            proto.send_close(1011, "")
+            self._write_out()
+            self._set_close_deadline()
+
+    def _apply_failure(self) -> None:
+        """Send the close frame of a deferred protocol failure and end the TCP connection."""
+        proto = self._proto
+        proto.apply_failure()
+        self._write_out()
+        if not self._reading_paused:
+            # Reading was paused while the failure waited; the peer's FIN must get through.
+            self.transport.resume_reading()
+        if not self._tcp_closing and proto.close_expected():
+            self._closing_handshake_done()
+
+    def _closing_handshake_done(self) -> None:
+        """Close frames went both ways (or we failed): now end the TCP connection.
+
+        The server (or a side failing the connection) half-closes and waits for the peer's
+        FIN; a client waits for the server to close first (RFC 6455 7.1.1). Either way the
+        close timeout bounds the wait.
+        """
+        self._tcp_closing = True
+        proto = self._proto
+        if proto.side is Side.SERVER or proto.failure is not None:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                if transport.can_write_eof():
+                    transport.write_eof()
+                else:
+                    transport.close()
+        self._set_close_deadline()
+
+    def _closed_error(self) -> Exception:
+        """What a send on a connection that is not open raises."""
+        if self._closed_exc is not None:
+            return self._closed_exc  # type: ignore[no-any-return]
+        proto = self._proto
+        if proto is None:
+            return InvalidState("the connection is not open yet")
+        sent = proto.close_sent[0] if proto.close_sent is not None else None
+        return closed_exception(proto.close_code, proto.close_reason, sent)

@@ -127,6 +127,12 @@ class Parser:
         # compressed messages): the protocol skips its per-item pass when this is 0
         self.special = 0
 
+    def feed_buffer(self, buffer: bytearray, nbytes: int) -> list:
+        """Parse the first ``nbytes`` of ``buffer`` (the loop's shared receive buffer)."""
+        if nbytes < 0 or nbytes > len(buffer):
+            raise ValueError(f"nbytes {nbytes} outside a buffer of {len(buffer)}")
+        return self.feed(memoryview(buffer)[:nbytes])
+
     def feed(self, data) -> list:
         """Parse the next received chunk (any buffer); return the items it completed."""
         out: list = []

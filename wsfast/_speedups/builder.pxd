@@ -2,8 +2,8 @@
 """C-level frame writers shared by the kernels and the connection core (see builder.pyx)."""
 
 
-cdef int append_parts(list out, object opcode, object payload, object fin, object rsv,
-                      bint mask) except -1
+cpdef int append_parts(list out, object opcode, object payload, object fin, object rsv,
+                       bint mask) except -1
 
 
 cdef inline Py_ssize_t write_header(unsigned char* h, int opcode, bint fin, int rsv,

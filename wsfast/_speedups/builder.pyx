@@ -127,9 +127,9 @@ def encode_frame_parts(opcode, payload, *, fin=True, rsv=0, mask=False):
     return tuple(out)
 
 
-cdef int append_parts(list out, object opcode, object payload, object fin, object rsv,
-                      bint mask) except -1:
-    """``out.extend(encode_frame_parts(...))`` for C callers, without the tuple."""
+cpdef int append_parts(list out, object opcode, object payload, object fin, object rsv,
+                       bint mask) except -1:
+    """``out.extend(encode_frame_parts(...))`` without the tuple: the connection's send path."""
     cdef Py_buffer view
     cdef Py_ssize_t n
     cdef unsigned char h[14]

@@ -1,11 +1,28 @@
 # cython: language_level=3
-"""The connection core's fields, all touched on every read or send (see conn.pyx)."""
+"""Cython's types for the connection core, compiled from ``wsfast/_pure/conn.py``.
+
+``setup.py`` copies that file next to this one and Cython compiles the copy in pure-Python
+mode: this file makes ``ConnectionCore`` a ``cdef class`` with C fields, the two functions of
+every read and send C functions, and the parser and frame builder calls C calls.
+"""
+cimport cython
+
+from .builder cimport append_parts
+from .parser cimport Parser
+
+cdef object _OPEN
+cdef object _TEXT
+cdef object _BINARY
+cdef tuple _DATA
+cdef object _NO_MESSAGES
 
 
 cdef class ConnectionCore:
+    # touched on every read or send
     cdef public object transport
     cdef public object _proto
     cdef public object _parser
+    cdef Parser _own_parser  # the parser when it is the C one (a C call per read), else None
     cdef public list _out
     cdef public object _on_message
     cdef public object _messages
@@ -22,11 +39,22 @@ cdef class ConnectionCore:
     cdef object _clock
     cdef object _read_view
     cdef bytearray _read_buffer
-    # set by _attach: the protocol's parser is this module's C parser, and plain messages
-    # (no extension) can be encoded here by the C builder; _mask: client frames
-    cdef bint _c_parser
-    cdef bint _c_send
+    cdef bint _plain_send
     cdef bint _mask
+    cdef object _writer
+    # the rest of the connection's state, read and written by the asyncio layer too
+    cdef public object _opts
+    cdef public object _loop
+    cdef public object _callbacks
+    cdef public object _closed_exc
+    cdef public bint _writing_paused
+    cdef public object _drain_waiters
+    cdef public object _pings
+    cdef public object _keepalive_sent
+    cdef public object _fragment_lock
+    cdef public object _deadline
+    cdef public double latency
 
-    cdef int _deliver(self, list items) except -1
-    cdef int _flush_c(self) except -1
+    @cython.locals(item=tuple)
+    cdef _deliver(self, list items, bint slow)
+    cdef _write_out(self)

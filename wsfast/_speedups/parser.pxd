@@ -51,6 +51,7 @@ cdef class Parser:
     cdef int _ctrl_len
     cdef unsigned char _ctrl[125]
 
+    cpdef list feed_buffer(self, bytearray buffer, Py_ssize_t nbytes)
     cdef list feed_ptr(self, const unsigned char* p, Py_ssize_t n)
     cdef int _parse(self, const unsigned char* p, Py_ssize_t n, list out) except -1
     cdef inline int _header(self, const unsigned char* h) except -1

@@ -11,6 +11,7 @@ control frames. The rules, their order and the error messages are documented in
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact,
                             PyBytes_GET_SIZE)
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from libc.string cimport memcpy
 
 from .mask cimport mask_copy
@@ -119,6 +120,12 @@ cdef class Parser:
             return self.feed_ptr(<const unsigned char*>view.buf, view.len)
         finally:
             PyBuffer_Release(&view)
+
+    cpdef list feed_buffer(self, bytearray buffer, Py_ssize_t nbytes):
+        """Parse the first ``nbytes`` of ``buffer`` (the loop's shared receive buffer)."""
+        if nbytes < 0 or nbytes > PyByteArray_GET_SIZE(buffer):
+            raise ValueError(f"nbytes {nbytes} outside a buffer of {len(buffer)}")
+        return self.feed_ptr(<const unsigned char*>PyByteArray_AS_STRING(buffer), nbytes)
 
     cdef list feed_ptr(self, const unsigned char* p, Py_ssize_t n):
         """``feed`` for C callers (the connection core): ``n`` bytes at ``p``."""
