@@ -298,3 +298,26 @@ def test_chosen_core_falls_back_to_the_pure_one(monkeypatch):
     assert chosen.conn is _impl.load("python").conn and chosen.parser is _impl.load("python").parser
     with pytest.raises(ImportError):
         _impl.connection_core("cython")
+
+
+@pytest.mark.parametrize("core,kernels", PAIRS)
+@pytest.mark.parametrize("style", ["echo", None])
+def test_counters_count_messages_and_wire_bytes(core, kernels, style):
+    """The metrics' per-connection counters: data messages each way by type, and wire bytes
+    read and handed to the transport, exactly, whichever build and delivery style."""
+    conn = make_conn(core, kernels, on_message=style)
+    chunk = (frame(1, b"a", key=b"abcd") + frame(2, b"bb", key=b"abcd") + frame(9, b"p", key=b"abcd")
+             + frame(2, b"ccc", key=b"abcd"))
+    read(conn, chunk[:5])
+    read(conn, chunk[5:])
+    conn.data_received(frame(1, b"dd", key=b"abcd"))
+    assert (conn.messages_in_text, conn.messages_in_binary, conn.bytes_in) == (2, 2, len(chunk) + 8)
+    if style is None:  # queued: nothing echoed; three sends of our own
+        conn.send_nowait("x")
+        conn.send_nowait(b"yy")
+        conn.send_nowait(bytearray(b"z"))
+        with pytest.raises(TypeError):
+            conn.send_nowait(1)
+    expected = (2, 2) if style == "echo" else (1, 2)
+    assert (conn.messages_out_text, conn.messages_out_binary) == expected
+    assert conn.bytes_out == sum(map(len, conn.transport.writes)) > 0

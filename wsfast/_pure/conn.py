@@ -51,6 +51,8 @@ class ConnectionCore:
         "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer",
         "_opts", "_loop", "_callbacks", "_closed_exc", "_writing_paused", "_drain_waiters",
         "_pings", "_keepalive_sent", "_fragment_lock", "_deadline", "latency",
+        "messages_in_text", "messages_in_binary", "bytes_in",
+        "messages_out_text", "messages_out_binary", "bytes_out",
     )
 
     def _init_core(self, options: Any, loop: Any, wheel: Any, callbacks: Any) -> None:
@@ -89,6 +91,15 @@ class ConnectionCore:
         # Bytes of completed sends that never reached the kernel (the connection was
         # aborted or closed under them).
         self.unsent_bytes = 0
+        # Counters for the metrics: data messages received (delivered to the application,
+        # queued or handed to recv()) and sent, and wire bytes read and handed to the
+        # transport. Kept per connection; a server sums them when asked.
+        self.messages_in_text = 0
+        self.messages_in_binary = 0
+        self.bytes_in = 0
+        self.messages_out_text = 0
+        self.messages_out_binary = 0
+        self.bytes_out = 0
         self._wheel = wheel
         self._clock = wheel.clock
         self._read_view = wheel.read_view
@@ -121,6 +132,7 @@ class ConnectionCore:
         parser = self._own_parser
         if parser is not None:
             self.last_received = self._clock()
+            self.bytes_in += nbytes
             items = parser.feed_buffer(self._read_buffer, nbytes)
             # Control frames, compressed messages and violations: most reads bring none.
             self._deliver(items, parser.special or parser.error is not None)
@@ -129,6 +141,7 @@ class ConnectionCore:
 
     def data_received(self, data: Any) -> None:
         self.last_received = self._clock()
+        self.bytes_in += len(data)
         if self._proto is None:
             self._handshake_data(bytes(data))
             return
@@ -158,6 +171,10 @@ class ConnectionCore:
                         # One message and a recv() waiting for it (a request/response
                         # peer): hand it over without the queue.
                         self._recv_waiter = None
+                        if op is _TEXT:
+                            self.messages_in_text += 1
+                        else:
+                            self.messages_in_binary += 1
                         waiter.set_result(item[1])
                     else:
                         self._dispatch_queue(items)
@@ -165,7 +182,11 @@ class ConnectionCore:
                     try:
                         for item in items:
                             op = item[0]
-                            if op is _TEXT or op is _BINARY:
+                            if op is _TEXT:
+                                self.messages_in_text += 1
+                                on_message(self, item[1], op)
+                            elif op is _BINARY:
+                                self.messages_in_binary += 1
                                 on_message(self, item[1], op)
                             else:
                                 self._control(op, item[1])
@@ -194,6 +215,10 @@ class ConnectionCore:
             op = item[0]
             payload = item[1]
             if op is _TEXT or op is _BINARY:
+                if op is _TEXT:
+                    self.messages_in_text += 1
+                else:
+                    self.messages_in_binary += 1
                 waiter = self._recv_waiter
                 if waiter is not None:
                     self._recv_waiter = None
@@ -326,6 +351,10 @@ class ConnectionCore:
             # bytearray, memoryview, extensions, a fragmented message in progress and type
             # errors take the protocol's own path
             proto.send_message(message)
+        if kind is str:
+            self.messages_out_text += 1
+        else:
+            self.messages_out_binary += 1
         if not self._corked:
             if self._messages:
                 # The application has more received messages to handle right away (a
@@ -389,10 +418,16 @@ class ConnectionCore:
             del out[:]
             return
         if len(out) == 1:
-            transport.write(out.pop())
+            buf = out.pop()
+            self.bytes_out += len(buf)
+            transport.write(buf)
             return
         parts = out[:]
         del out[:]  # before writing: the list is the protocol's and stays in use
+        n = 0
+        for buf in parts:
+            n += len(buf)
+        self.bytes_out += n
         self._writer(parts)
 
     # ---------------------------------------------------------------- failing and closing

@@ -54,6 +54,13 @@ cdef class ConnectionCore:
     cdef public object _fragment_lock
     cdef public object _deadline
     cdef public double latency
+    # metrics
+    cdef public Py_ssize_t messages_in_text
+    cdef public Py_ssize_t messages_in_binary
+    cdef public Py_ssize_t bytes_in
+    cdef public Py_ssize_t messages_out_text
+    cdef public Py_ssize_t messages_out_binary
+    cdef public Py_ssize_t bytes_out
 
     @cython.locals(item=tuple)
     cdef _deliver(self, list items, bint slow)

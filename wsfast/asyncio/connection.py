@@ -202,6 +202,11 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             (proto.send_text if text else proto.send_binary)(data, fin)
         else:
             proto.send_continuation(data, fin)
+        if fin:
+            if text:
+                self.messages_out_text += 1
+            else:
+                self.messages_out_binary += 1
         if not self._corked:
             self._flush()
 
