@@ -10,7 +10,9 @@ table shows the median over rounds of every (server, case) and its ratio to the 
 server (picows; websockets with ``--deflate``) measured in the same run. With ``--tls``
 every connection is wss:// (a throwaway CA and certificate made once per run). With
 ``--deflate`` every server enables permessage-deflate and the generator negotiates it on
-every connection (a server without it prints SKIP). See bench/README.md.
+every connection (a server without it prints SKIP). A server written ``NAME@DIR`` runs
+from another checkout (its own build), so a change and its base are measured in one run:
+``--servers picows,wsfast,wsfast@../base``. See bench/README.md.
 """
 from __future__ import annotations
 
@@ -202,13 +204,15 @@ class TLSFiles:
 class ServerProcess:
     def __init__(self, name: str, port: int, use_uvloop: bool, pin: Pinning,
                  extra_args: Sequence[str] = (), deflate: bool = False):
-        module, extra_env = SERVERS[name]
+        kind, _, tree = name.partition("@")
+        module, extra_env = SERVERS[kind]
+        root = os.path.abspath(tree) if tree else ROOT
         env = dict(os.environ)
         env.update(extra_env)
         env.pop("WSFAST_BENCH_DEFLATE", None)
         if deflate:
             env["WSFAST_BENCH_DEFLATE"] = "1"  # read by bench.servers._common
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [sys.executable, "-m", f"bench.servers.{module}", "--port", str(port), *extra_args]
         if use_uvloop:
             cmd.append("--uvloop")
@@ -219,7 +223,7 @@ class ServerProcess:
             if cpu is not None:
                 os.sched_setaffinity(0, {cpu})
 
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
                                      stderr=self.stderr, stdin=subprocess.DEVNULL,
                                      preexec_fn=pin_me)
         self.pid = self.proc.pid
@@ -327,8 +331,11 @@ def main(argv=None) -> int:
 
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in servers:
-        if s not in SERVERS:
+        kind, _, tree = s.partition("@")
+        if kind not in SERVERS:
             p.error(f"unknown server {s!r}; known: {', '.join(SERVERS)}")
+        if tree and not os.path.isdir(os.path.join(tree, "bench", "servers")):
+            p.error(f"{s!r}: {tree} is not a wsfast checkout (no bench/servers)")
     case_names = args.cases.split(",") if args.cases else (QUICK_CASES if args.quick else FULL_CASES)
     try:
         cases = [parse_case(c.strip()) for c in case_names if c.strip()]

@@ -129,6 +129,10 @@ class ConnectionCore:
         return self._read_view  # type: ignore[no-any-return]
 
     def buffer_updated(self, nbytes: int) -> None:
+        self._read_shared(nbytes)
+
+    def _read_shared(self, nbytes):  # (untyped here: conn.pxd gives the C types)
+        """``nbytes`` arrived in the loop's shared buffer (a C function in the compiled build)."""
         parser = self._own_parser
         if parser is not None:
             self.last_received = self._clock()

@@ -62,6 +62,12 @@ cdef class ConnectionCore:
     cdef public Py_ssize_t messages_out_binary
     cdef public Py_ssize_t bytes_out
 
+    # final: called directly, not through the vtable (a Python subclass cannot override a
+    # cdef method anyway)
+    @cython.final
+    cdef _read_shared(self, Py_ssize_t nbytes)
+    @cython.final
     @cython.locals(item=tuple)
     cdef _deliver(self, list items, bint slow)
+    @cython.final
     cdef _write_out(self)
