@@ -15,11 +15,10 @@ import timeit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))  # the tests' hand-made frames, as fuzz/ uses them
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # the tests' twins and hand-made frames, as fuzz/ uses them
 
 import rawframes  # noqa: E402
-
-from wsfast import _impl  # noqa: E402
+import twins  # noqa: E402
 
 KEY = b"\x37\xfa\x21\x3d"
 SIZES = [16, 1024, 64 * 1024, 1024 * 1024]
@@ -57,8 +56,8 @@ def parse_stream(frame_size: int, total: int, masked: bool) -> bytes:
 
 def workloads(size: int) -> dict:
     """name -> {contender: zero-argument callable} for one size."""
-    cy = _impl.load("cython")
-    py = _impl.load("python")
+    cy = twins.get("cython")
+    py = twins.get("python")
     data = os.urandom(size)
     asc = ascii_text(size)
     multi = multibyte_text(size)
