@@ -10,13 +10,15 @@ The workloads are also used by bench/test_kernels.py (pytest-benchmark).
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import timeit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # the tests' twins and hand-made frames, as fuzz/ uses them
 
-from wsfast import _impl  # noqa: E402
+import rawframes  # noqa: E402
+import twins  # noqa: E402
 
 KEY = b"\x37\xfa\x21\x3d"
 SIZES = [16, 1024, 64 * 1024, 1024 * 1024]
@@ -24,17 +26,7 @@ SIZES = [16, 1024, 64 * 1024, 1024 * 1024]
 
 def frame(opcode: int, payload: bytes, key: bytes | None = None) -> bytes:
     """A hand-built frame (FIN set), masked with ``key`` if given."""
-    n = len(payload)
-    m = 0x80 if key else 0
-    if n < 126:
-        head = bytes([0x80 | opcode, m | n])
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, m | 127, n)
-    if key:
-        return head + key + _impl.load("python").mask.apply_mask(payload, key)
-    return head + payload
+    return rawframes.frame(opcode, payload, mask=key is not None, key=key)
 
 
 def ascii_text(size: int) -> bytes:
@@ -64,8 +56,8 @@ def parse_stream(frame_size: int, total: int, masked: bool) -> bytes:
 
 def workloads(size: int) -> dict:
     """name -> {contender: zero-argument callable} for one size."""
-    cy = _impl.load("cython")
-    py = _impl.load("python")
+    cy = twins.get("cython")
+    py = twins.get("python")
     data = os.urandom(size)
     asc = ascii_text(size)
     multi = multibyte_text(size)

@@ -15,12 +15,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kernel_ratios import SIZES, workloads  # noqa: E402
+from kernel_ratios import SIZES, twins, workloads  # noqa: E402
 
 try:
-    from wsfast import _impl
-
-    _impl.load("cython")
+    twins.get("cython")
 except ImportError:  # pragma: no cover
     pytest.skip("Cython kernels not built", allow_module_level=True)
 

@@ -14,13 +14,19 @@ the twins raises AssertionError (or the unexpected exception) and fails the run.
   each twin with the negotiated extension; events must agree. Also a round trip: what our
   compressor emits for the input decompresses to the input.
 
-Used by ``fuzz/fuzz.py`` (atheris) and by ``tests/reliability/test_fuzz_corpus.py``.
+Used by ``fuzz/fuzz.py`` (atheris) and by ``tests/reliability/test_fuzz_corpus.py``. The
+twins and the hand-made frames come from the tests (``tests/twins.py``, ``tests/rawframes.py``),
+as the seed corpus's do (``fuzz/make_corpus.py``).
 """
 from __future__ import annotations
 
-import struct
+import os
+import sys
 
-from wsfast import _impl
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import rawframes  # noqa: E402
+import twins as _twins  # noqa: E402
+
 from wsfast.events import BinaryMessage, CloseReceived, Ping, Pong, ProtocolFailure, TextMessage
 from wsfast.exceptions import InvalidHandshake, InvalidState, RemoteProtocolError
 from wsfast.extensions.permessage_deflate import (
@@ -38,7 +44,7 @@ def twins() -> list:
     """The implementations to compare: both when the extension is built, else the pure one
     alone (checked against itself fed differently)."""
     if not _TWINS:
-        _TWINS.extend(_impl.load(name) for name in _impl.available())
+        _TWINS.extend(_twins.loaded())
     return _TWINS
 
 
@@ -202,22 +208,9 @@ _OFFERS = (
 )
 
 
-def _mask(payload: bytes, key: bytes = b"\x11\x22\x33\x44") -> bytes:
-    n = len(payload)
-    k = (key * (n // 4 + 1))[:n]
-    return bytes(x ^ y for x, y in zip(payload, k))
-
-
 def _frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", b0, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, 0xFE, n)
-    else:
-        head = struct.pack("!BBQ", b0, 0xFF, n)
-    return head + b"\x11\x22\x33\x44" + _mask(payload)
+    """A client's frame, masked with a fixed key (the same input gives the same bytes)."""
+    return rawframes.frame(opcode, payload, fin=fin, rsv=rsv, key=b"\x11\x22\x33\x44")
 
 
 def deflate(data: bytes) -> None:

@@ -1,13 +1,14 @@
 """Shared pytest fixtures. Add new fixtures below the section they belong to.
 
 Kernels (``impl``) and implementations by name (``impl_name``)
-    Every kernel test takes the ``impl`` fixture and so runs twice: against the Cython
-    extensions ("cython") and the pure-Python twins ("python"). ``impl`` is the namespace of
-    ``wsfast._impl.load(name)``: ``impl.mask``, ``impl.utf8``, ``impl.parser``,
-    ``impl.builder``. When the extensions are not built the "cython" case is skipped, unless
-    ``WSFAST_REQUIRE_EXTENSIONS=1`` (CI), where it fails. ``impl_name`` is the same choice as
-    a name ("cython"/"python") for ``serve(implementation=...)`` / ``connect(...)``; the
-    ``serve_ws`` / ``connect_ws`` fixtures start servers and clients with it on loopback.
+    Every kernel test takes the ``impl`` fixture and so runs on each twin (tests/twins.py):
+    the Cython extensions ("cython") and the pure-Python twins ("python"). ``impl`` is the
+    twin's namespace: ``impl.mask``, ``impl.utf8``, ``impl.parser``, ``impl.builder``. When
+    the extensions are not built only the "python" case runs, unless
+    ``WSFAST_REQUIRE_EXTENSIONS=1`` (CI), where the "cython" case fails. ``impl_name`` is the
+    same choice as a name ("cython"/"python") for ``serve(implementation=...)`` /
+    ``connect(...)``; the ``serve_ws`` / ``connect_ws`` fixtures start servers and clients
+    with it on loopback.
 """
 from __future__ import annotations
 
@@ -17,10 +18,7 @@ import inspect
 import os
 
 import pytest
-
-from wsfast import _impl
-
-IMPLEMENTATIONS = ["cython", "python"]
+import twins
 
 # Hypothesis: no per-example deadline (a loaded machine makes one example slow, not wrong).
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
@@ -83,26 +81,16 @@ def _fail_when_hung(func, seconds: float):
     return guarded
 
 
-def load_impl(name: str):
-    """``_impl.load(name)``, skipping (or failing, see above) when it is not built."""
-    try:
-        return _impl.load(name)
-    except ImportError as exc:
-        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-            pytest.fail(f"{name} kernels are required but cannot be imported: {exc}")
-        pytest.skip(f"{name} kernels not built: {exc}")
-
-
-@pytest.fixture(params=IMPLEMENTATIONS, scope="session")
+@pytest.fixture(params=twins.names(), scope="session")
 def impl(request):
     """The kernel implementation under test (session-scoped, so hypothesis can use it)."""
-    return load_impl(request.param)
+    return twins.load(request.param)
 
 
-@pytest.fixture(params=IMPLEMENTATIONS)
+@pytest.fixture(params=twins.names())
 def impl_name(request):
-    """The implementation name servers and clients of a test use (skipped or failed like ``impl``)."""
-    load_impl(request.param)
+    """The implementation name servers and clients of a test use (failed like ``impl``)."""
+    twins.load(request.param)
     return request.param
 
 

@@ -7,7 +7,10 @@
 * the asyncio layer imports no integration (brokers, asgi, cli, rpc);
 * no import circle between the package's modules (imports anywhere in them);
 * ``wsfast/wire.pxd`` gives Cython the same numbers as ``wsfast/wire.py``;
-* nothing in the package uses an old module path of ``wsfast/_aliases.py``.
+* nothing in the package uses an old module path of ``wsfast/_aliases.py``;
+* the tests, fuzz/ and bench/ take the twins from one helper, ``tests/twins.py``: no other
+  module imports ``wsfast._speedups`` or ``wsfast._pure``, nor loads a twin through
+  ``wsfast._impl`` (but the test of the chooser itself).
 """
 from __future__ import annotations
 
@@ -274,3 +277,51 @@ def test_the_asyncio_layer_overrides_only_the_documented_core_methods():
         for cls, methods in _methods(path, "Connection").items():
             overridden = (methods & core) - CORE_METHODS_PROVIDED_ABOVE
             assert not overridden, f"{path.name}:{cls} overrides core methods {sorted(overridden)}"
+
+
+# ------------------------------------------------------------------ the tests' own rules
+
+REPO = ROOT.parent
+TWIN_HELPER = "tests/twins.py"
+# Tests the chooser's own rule (which twin ``_impl`` picks when the core is not built), so it
+# calls ``_impl`` by itself.
+LOADS_THROUGH_THE_CHOOSER = {"tests/kernels/test_conn_core.py"}
+_IMPL_LOADERS = {"load", "available", "connection_core"}
+
+
+def _outside_sources() -> list[str]:
+    return sorted(str(p.relative_to(REPO)) for d in ("tests", "fuzz", "bench")
+                  for p in (REPO / d).rglob("*.py") if "node_modules" not in p.parts)
+
+
+def _uses(path: str) -> tuple[set[str], set[str]]:
+    """(the wsfast modules ``path`` imports, the ``wsfast._impl`` loaders it calls)."""
+    tree = ast.parse((REPO / path).read_text())
+    modules: set[str] = set()
+    loaders: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+            if node.module == "wsfast._impl":
+                loaders.update(alias.name for alias in node.names if alias.name in _IMPL_LOADERS)
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id == "_impl" and node.attr in _IMPL_LOADERS):
+            loaders.add(node.attr)
+    return {m for m in modules if m.startswith(KERNEL_PACKAGES)}, loaders
+
+
+def test_the_tests_read_their_sources():
+    sources = _outside_sources()
+    assert TWIN_HELPER in sources and "fuzz/targets.py" in sources and "tests/conftest.py" in sources
+    assert _uses(TWIN_HELPER)[1] == {"load", "available"}
+
+
+@pytest.mark.parametrize("path", [p for p in _outside_sources() if p != TWIN_HELPER])
+def test_only_the_twin_helper_imports_a_twin(path):
+    twins, loaders = _uses(path)
+    assert not twins, f"{path} imports {sorted(twins)}: take the twins from {TWIN_HELPER}"
+    if path not in LOADS_THROUGH_THE_CHOOSER:
+        assert not loaders, f"{path} calls wsfast._impl's {sorted(loaders)}: use {TWIN_HELPER}"

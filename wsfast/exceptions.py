@@ -13,20 +13,29 @@ layer to a caller that sends or receives on a closed connection.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class WebSocketError(Exception):
-    """Base class of all wsfast errors."""
+    """Base class of all wsfast errors.
+
+    A subclass names the close code the connection is failed with in its class line, so the
+    hierarchy below reads as a table: ``class InvalidUTF8(RemoteProtocolError, close_code=1007)``.
+    """
 
     close_code: int = 1011
+
+    def __init_subclass__(cls, close_code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if close_code is not None:
+            cls.close_code = close_code
 
 
 # ---------------------------------------------------------------------------- local misuse
 
 
-class LocalProtocolError(WebSocketError):
+class LocalProtocolError(WebSocketError, close_code=1011):
     """This side asked for something the protocol or the connection's state forbids."""
-
-    close_code = 1011
 
 
 class InvalidState(LocalProtocolError):
@@ -48,55 +57,47 @@ class InvalidURI(LocalProtocolError, ValueError):
 # ---------------------------------------------------------------------- peer violations
 
 
-class RemoteProtocolError(WebSocketError):
+class RemoteProtocolError(WebSocketError, close_code=1002):
     """The peer broke RFC 6455 / RFC 7692; the connection is failed with ``close_code``."""
 
-    close_code = 1002
 
-
-class InvalidFrame(RemoteProtocolError):
+class InvalidFrame(RemoteProtocolError, close_code=1002):
     """A frame header breaks a framing rule (masking, RSV bits, opcode, control frame rules)."""
 
-    close_code = 1002
 
-
-class InvalidUTF8(RemoteProtocolError):
+class InvalidUTF8(RemoteProtocolError, close_code=1007):
     """A text message or close reason is not valid UTF-8."""
 
-    close_code = 1007
 
-
-class InvalidPayload(RemoteProtocolError):
+class InvalidPayload(RemoteProtocolError, close_code=1007):
     """A payload cannot be decoded (a corrupt deflate stream)."""
 
-    close_code = 1007
 
-
-class PayloadTooBig(RemoteProtocolError):
+class PayloadTooBig(RemoteProtocolError, close_code=1009):
     """A frame or message exceeds ``max_size``, or a message has too many fragments."""
 
-    close_code = 1009
 
-
-class InvalidCloseFrame(RemoteProtocolError):
+class InvalidCloseFrame(RemoteProtocolError, close_code=1002):
     """A close frame with a one-byte payload or a code that may not appear on the wire."""
 
-    close_code = 1002
 
-
-class PolicyViolation(RemoteProtocolError):
+class PolicyViolation(RemoteProtocolError, close_code=1008):
     """The peer broke an application policy (e.g. a slow consumer over its write cap)."""
-
-    close_code = 1008
 
 
 # ------------------------------------------------------------------------- handshake
 
 
 class InvalidHandshake(RemoteProtocolError):
-    """The opening handshake failed; a server answers with ``status_code``."""
+    """The opening handshake failed; a server answers with ``status_code``, which a subclass
+    names in its class line like the close code: ``class InvalidOrigin(..., status_code=403)``."""
 
-    status_code = 400
+    status_code: int = 400
+
+    def __init_subclass__(cls, status_code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
 
 
 class InvalidMessage(InvalidHandshake):
@@ -122,22 +123,16 @@ class InvalidUpgrade(InvalidHeader):
     """The Upgrade or Connection header does not ask for a WebSocket upgrade."""
 
 
-class InvalidVersion(InvalidHeader):
+class InvalidVersion(InvalidHeader, status_code=426):
     """Sec-WebSocket-Version is not 13; the server answers 426 with the supported version."""
 
-    status_code = 426
 
-
-class HeadersTooLarge(InvalidHandshake):
+class HeadersTooLarge(InvalidHandshake, status_code=431):
     """Too many header lines, a line over the limit, or a head over the size limit."""
 
-    status_code = 431
 
-
-class InvalidOrigin(InvalidHeader):
+class InvalidOrigin(InvalidHeader, status_code=403):
     """The Origin header is not in the server's allow-list."""
-
-    status_code = 403
 
 
 class NegotiationError(InvalidHandshake):

@@ -138,10 +138,27 @@ def _reason(status_code: int) -> str:
         return "Unknown"
 
 
+class _Handshake:
+    """What both sides keep: the HTTP head parser, the extension factories and the outcome of
+    the negotiation (``subprotocol``, ``extensions``)."""
+
+    def __init__(self, parser: RequestParser | ResponseParser, extensions: Sequence) -> None:
+        self._parser = parser
+        self.extension_factories = list(extensions)
+        self.subprotocol: str | None = None
+        self.extensions: list[Extension] = []
+
+    @property
+    def leftover(self) -> bytes:
+        """Bytes received after the HTTP head (the request's, or the 101 response's): the
+        first WebSocket frames, if any."""
+        return self._parser.leftover
+
+
 # -------------------------------------------------------------------------------- server
 
 
-class ServerHandshake:
+class ServerHandshake(_Handshake):
     """The server side: parses the upgrade request, then accepts or rejects it.
 
     ``origins``: allowed Origin values (case-insensitive); ``None`` in the list allows a
@@ -152,6 +169,9 @@ class ServerHandshake:
     ``extensions``: ServerExtensionFactory objects. ``server_header``: the Server header
     value, or None for none.
     """
+
+    _parser: RequestParser
+    extension_factories: list[ServerExtensionFactory]
 
     def __init__(
         self,
@@ -167,20 +187,12 @@ class ServerHandshake:
     ) -> None:
         if isinstance(origins, str):
             raise TypeError("origins must be a list of origins, not a string")
+        super().__init__(RequestParser(max_line, max_headers, max_size), extensions)
         self.origins = None if origins is None else {o if o is None else o.lower() for o in origins}
         self.subprotocols = list(subprotocols) if subprotocols is not None else None
         self.select_subprotocol = select_subprotocol
-        self.extension_factories = list(extensions)
         self.server_header = server_header
-        self._parser = RequestParser(max_line, max_headers, max_size)
         self.request: Request | None = None
-        self.subprotocol: str | None = None
-        self.extensions: list[Extension] = []
-
-    @property
-    def leftover(self) -> bytes:
-        """Bytes received after the request head: the first WebSocket frames, if any."""
-        return self._parser.leftover
 
     def receive_data(self, data: bytes) -> Request | None:
         """Parse bytes from the client. Return the Request once its head is complete (the
@@ -325,7 +337,7 @@ class ServerHandshake:
 # -------------------------------------------------------------------------------- client
 
 
-class ClientHandshake:
+class ClientHandshake(_Handshake):
     """The client side: builds the upgrade request, then validates the server's response.
 
     ``host``/``port``/``path`` name the resource (``path`` includes any query); the Host
@@ -335,6 +347,9 @@ class ClientHandshake:
     added after the handshake's own (a User-Agent there replaces ``user_agent``; None for no
     User-Agent at all).
     """
+
+    _parser: ResponseParser
+    extension_factories: list[ClientExtensionFactory]
 
     def __init__(
         self,
@@ -353,27 +368,19 @@ class ClientHandshake:
         max_size: int = MAX_HANDSHAKE_SIZE,
         max_body: int = MAX_BODY,
     ) -> None:
+        super().__init__(ResponseParser(max_line, max_headers, max_size, max_body), extensions)
         self.host = host
         self.port = port
         self.path = path or "/"
         self.secure = secure
         self.origin = origin
         self.offered_subprotocols = list(subprotocols or ())
-        self.extension_factories = list(extensions)
         self.extra_headers = Headers(extra_headers) if extra_headers is not None else Headers()
         self.user_agent = user_agent
         self.key = generate_key()
-        self._parser = ResponseParser(max_line, max_headers, max_size, max_body)
         self._request: Request | None = None
         self._sent = False
         self.response: Response | None = None
-        self.subprotocol: str | None = None
-        self.extensions: list[Extension] = []
-
-    @property
-    def leftover(self) -> bytes:
-        """Bytes received after the 101 response: the first WebSocket frames, if any."""
-        return self._parser.leftover
 
     def request(self) -> Request:
         """Return the upgrade Request (built once, with this handshake's fresh key)."""

@@ -10,27 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
+import twins
 
 import wsfast
-from wsfast._impl import load
 
 pytestmark = pytest.mark.browser
 
 PAGE = (Path(__file__).parent / "page.html").read_bytes()
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _implementations():
-    names = []
-    for name in ("cython", "python"):
-        try:
-            load(name)
-            names.append(name)
-        except ImportError:
-            if os.environ.get("WSFAST_REQUIRE_EXTENSIONS") == "1":
-                names.append(name)
-    return names
 
 
 async def handler(ws, seen_closes):
@@ -106,7 +94,7 @@ def driver():
     drv.quit()
 
 
-@pytest.mark.parametrize("implementation", _implementations())
+@pytest.mark.parametrize("implementation", twins.names())
 def test_chromium_websocket(driver, implementation):
     server = ServerThread(implementation)
     server.start()

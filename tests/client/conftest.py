@@ -6,6 +6,7 @@ import base64
 import hashlib
 
 import pytest
+import rawframes
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -16,12 +17,7 @@ def accept_key(key: bytes) -> bytes:
 
 def server_frame(opcode: int, payload: bytes) -> bytes:
     """An unmasked frame, as a server sends it."""
-    n = len(payload)
-    if n < 126:
-        return bytes([0x80 | opcode, n]) + payload
-    if n < 65536:
-        return bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big") + payload
-    return bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big") + payload
+    return rawframes.frame(opcode, payload, mask=False)
 
 
 class FlakyServer:

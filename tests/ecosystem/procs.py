@@ -11,9 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-import wsfast
+from twins import WSFAST_HOME
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # the checkout (bench/, examples/)
-WSFAST_HOME = str(Path(wsfast.__file__).resolve().parent.parent)
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (WSFAST_HOME, os.environ.get("PYTHONPATH")) if p)}
 NEUTRAL_CWD = tempfile.gettempdir()

@@ -3,7 +3,7 @@ a fake transport: the same reads, cut anywhere, give the same calls and the same
 from both builds, with either parser twin under them."""
 from __future__ import annotations
 
-import os
+import itertools
 import logging
 from collections import deque
 from types import SimpleNamespace
@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import twins
 
 from wsfast import _impl
 from wsfast.exceptions import ConnectionClosed, InvalidState
@@ -21,17 +23,6 @@ from .test_parity import message_frames
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def built(load, name: str):
-    """``load(name)``; when the Cython twin is not built, skipped (failed under
-    WSFAST_REQUIRE_EXTENSIONS=1) as in tests/conftest.py's ``load_impl``."""
-    try:
-        return load(name)
-    except ImportError as exc:
-        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-            pytest.fail(f"{name} twin required but cannot be imported: {exc}")
-        pytest.skip(f"{name} twin not built: {exc}")
 
 
 class FakeTransport:
@@ -83,8 +74,8 @@ LOOP = SimpleNamespace(time=lambda: 100.0)
 def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message="echo", attach=True):
     """A core subclass recording the calls of its message path in ``log`` (and doing them);
     opened on a fresh Protocol."""
-    core = built(_impl.connection_core, core_name)
-    kernels = built(_impl.load, kernels_name)
+    core = twins.load(core_name).conn.ConnectionCore
+    kernels = twins.load(kernels_name)
 
     class Conn(core):  # type: ignore[misc,valid-type]
         __slots__ = ("log",)
@@ -141,7 +132,7 @@ def outcome(conn):
     return conn.log, conn.transport.writes, proto.state, proto.close_rcvd, proto.close_sent
 
 
-PAIRS = [("cython", "cython"), ("cython", "python"), ("python", "cython"), ("python", "python")]
+PAIRS = list(itertools.product(twins.names(), repeat=2))  # (core, kernels): each twin under each
 
 
 @pytest.mark.parametrize("core,kernels", PAIRS)
@@ -212,7 +203,7 @@ def test_client_frames_are_masked(core, kernels):
     conn = make_conn(core, kernels, side=Side.CLIENT)
     read(conn, frame(1, b"hello") + frame(2, b"\x00\x01"))
     out = b"".join(conn.transport.writes)
-    parser = _impl.load("python").parser.Parser(client=False)
+    parser = twins.load("python").parser.Parser(client=False)
     assert parser.feed(out) == [(1, "hello"), (2, b"\x00\x01")]
     assert out[1] & 0x80
 

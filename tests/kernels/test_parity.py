@@ -2,13 +2,11 @@
 and the same error (type, close code, message) from both, equal to feeding it in one piece."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsfast import _impl
+import twins
 
 from .helpers import err_sig, frame
 
@@ -17,15 +15,9 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 
 @pytest.fixture(scope="module")
-def twins():
+def pair():
     """(cython, python) namespaces; skipped like the cython case of ``impl`` when unbuilt."""
-    try:
-        cy = _impl.load("cython")
-    except ImportError as exc:
-        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-            pytest.fail(f"cython kernels are required but cannot be imported: {exc}")
-        pytest.skip(f"cython kernels not built: {exc}")
-    return cy, _impl.load("python")
+    return twins.load("cython"), twins.load("python")
 
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
@@ -103,9 +95,9 @@ def cut(data: bytes, points) -> list:
 
 @SETTINGS
 @given(stream=streams(), points=st.lists(st.integers(0, 10**6), max_size=8))
-def test_twins_agree_on_frame_streams(twins, stream, points):
+def test_twins_agree_on_frame_streams(pair, stream, points):
     _client, kwargs, data = stream
-    cy, py = twins
+    cy, py = pair
     whole = run(cy, kwargs, [data])
     assert run(py, kwargs, [data]) == whole
     chunks = cut(data, points)
@@ -119,9 +111,9 @@ def test_twins_agree_on_frame_streams(twins, stream, points):
 @SETTINGS
 @given(data=st.binary(max_size=400), points=st.lists(st.integers(0, 400), max_size=6),
        client=st.booleans(), rsv=st.sampled_from([0, 0x40]))
-def test_twins_agree_on_random_bytes(twins, data, points, client, rsv):
+def test_twins_agree_on_random_bytes(pair, data, points, client, rsv):
     kwargs = dict(client=client, rsv_allowed=rsv, max_size=200, max_fragments=4)
-    cy, py = twins
+    cy, py = pair
     whole = run(cy, kwargs, [data])
     assert run(py, kwargs, [data]) == whole
     chunks = cut(data, points)
@@ -131,8 +123,8 @@ def test_twins_agree_on_random_bytes(twins, data, points, client, rsv):
 
 @SETTINGS
 @given(data=st.binary(max_size=64), points=st.lists(st.integers(0, 64), max_size=4))
-def test_twins_agree_on_utf8(twins, data, points):
-    cy, py = twins
+def test_twins_agree_on_utf8(pair, data, points):
+    cy, py = pair
     assert cy.utf8.validate(data) == py.utf8.validate(data)
     chunks = cut(data, points)
     vc, vp = cy.utf8.Utf8Validator(), py.utf8.Utf8Validator()
@@ -143,6 +135,6 @@ def test_twins_agree_on_utf8(twins, data, points):
 
 @SETTINGS
 @given(data=st.binary(max_size=200), key=KEYS, phase=st.integers(0, 3))
-def test_twins_agree_on_mask(twins, data, key, phase):
-    cy, py = twins
+def test_twins_agree_on_mask(pair, data, key, phase):
+    cy, py = pair
     assert cy.mask.apply_mask(data, key, phase) == py.mask.apply_mask(data, key, phase)

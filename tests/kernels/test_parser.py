@@ -232,9 +232,9 @@ def test_close_codes():
 
 def test_check_order(impl):
     # Several rules broken at once: the first one in CHECK ORDER wins.
-    bad = bytes([0x80 | 0x20 | 0x3, 0x80 | 126, 0, 200]) + KEY  # rsv2, opcode 3, masked, long
+    bad = frame(3, rsv=0x20, key=KEY, length=200)  # rsv2, opcode 3, masked, long
     assert str(parse(impl, bad)[1]) == "reserved bits must be 0"
-    bad = bytes([0x09, 126, 0, 200])   # ping: not FIN and too long
+    bad = frame(9, fin=False, length=200)  # ping: not FIN and too long
     assert str(parse(impl, bad)[1]) == "fragmented control frame"
     bad = frame(0, b"", key=KEY)       # continuation, masked from server
     assert str(parse(impl, bad)[1]) == "frame from server is masked"

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import struct
 
 import pytest
+from rawframes import frame as client_frame  # masked with a random key, as a client sends
 
 from wsfast.events import BinaryMessage, CloseReceived, Ping, Pong, ProtocolFailure, TextMessage
 from wsfast.exceptions import (
@@ -19,20 +19,6 @@ from wsfast.exceptions import (
     ReasonTooLong,
 )
 from wsfast.protocol import OP_FAILURE, Protocol, Side, State
-
-
-def client_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
-    """A masked frame, as a client sends it."""
-    key = os.urandom(4)
-    n = len(payload)
-    first = (0x80 if fin else 0) | rsv | opcode
-    if n < 126:
-        head = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, 0x80 | 127, n)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 def decode_server_frames(data: bytes) -> list[tuple[int, bool, bytes]]:

@@ -10,8 +10,7 @@ import os
 import sys
 
 import pytest
-
-from wsfast import _impl
+import twins
 
 sys.path.insert(0, os.path.dirname(__file__))  # relpeer, for the scripts as well
 
@@ -19,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))  # relpeer, for the scripts as wel
 @pytest.fixture
 def kernels(impl_name):
     """The implementation namespace, for sans-I/O ``Protocol(kernels=...)`` tests."""
-    return _impl.load(impl_name)
+    return twins.load(impl_name)
 
 
 @pytest.fixture

@@ -201,10 +201,10 @@ async def soak(minutes: float, clients: int, implementation, max_slope: float) -
 def deflate_run(messages: int, implementation) -> int:
     import tracemalloc
 
-    from wsfast import _impl
+    import twins
     from test_hostile_deflate_close import run_takeover_messages
 
-    kernels = _impl.load(implementation or _impl.IMPLEMENTATION)
+    kernels = twins.get(implementation or wsfast.IMPLEMENTATION)
     tracemalloc.start()
     t0 = time.monotonic()
     points = run_takeover_messages(kernels, messages, samples=20)

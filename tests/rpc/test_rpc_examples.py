@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import twins
 from rpchelp import within
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,11 +19,9 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 
 
 def env_for(impl_name: str) -> dict[str, str]:
-    # The wsfast under test: the one on PYTHONPATH when set (scripts/test-pure.sh's install),
-    # else this checkout.
-    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH") or str(ROOT), PYTHONUNBUFFERED="1")
-    env["WSFAST_NO_EXTENSIONS"] = "1" if impl_name == "python" else ""
-    return env
+    """A subprocess's environment: the wsfast under test (this checkout, or scripts/test-pure.sh's
+    install) on twin ``impl_name``, its output unbuffered."""
+    return twins.env(impl_name, base=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
 async def start_example_server(impl_name: str):

@@ -24,7 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from scale_helpers import (  # noqa: E402
     HERE, ROOT, START_DEADLINE, RedisServer, WorkerGroup, _in_ci, command, free_port, impl_env,
-    require_impl,
 )
 
 @pytest.fixture(scope="session")
@@ -49,7 +48,6 @@ async def workers(tmp_path):
 
     async def start(n: int, impl: str = "cython", redis: str | None = None, socket_mode: str | None = None,
                     loop: str = "asyncio") -> WorkerGroup:
-        require_impl(impl)
         env = impl_env(impl)
         env.pop("WSFAST_TEST_REDIS", None)
         if redis:

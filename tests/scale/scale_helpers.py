@@ -11,16 +11,12 @@ import subprocess
 import sys
 import time
 
-import pytest
+import twins
 
 import wsfast
-from wsfast._impl import load
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-# The directory the wsfast under test comes from (the source tree, or an install in the pure
-# leg): worker subprocesses import the very same package.
-WSFAST_HOME = os.path.dirname(os.path.dirname(os.path.abspath(wsfast.__file__)))
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
@@ -136,21 +132,10 @@ class RedisServer:
 
 
 def impl_env(impl: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([WSFAST_HOME, HERE, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.pop("WSFAST_NO_EXTENSIONS", None)
-    if impl == "python":
-        env["WSFAST_NO_EXTENSIONS"] = "1"
-    return env
-
-
-def require_impl(impl: str) -> None:
-    try:
-        load(impl)
-    except ImportError:
-        if os.environ.get("WSFAST_REQUIRE_EXTENSIONS") == "1":
-            raise
-        pytest.skip(f"{impl} kernels not built")
+    """The environment of a subprocess running twin ``impl`` (the twin is skipped when it is
+    not built, see tests/twins.py), with this folder importable."""
+    twins.load(impl)
+    return twins.env(impl, HERE)
 
 
 class WorkerGroup:

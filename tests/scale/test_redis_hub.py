@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 import wsfast
 from wsfast.brokers.redis import RedisBroker
 
-from scale_helpers import command, require_impl
+import twins
+from scale_helpers import command
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +43,9 @@ async def until(predicate, timeout: float = HANG, what: str = "condition") -> No
 # ----------------------------------------------------------------- in one process, two nodes
 
 
-@pytest.fixture(params=["cython", "python"])
+@pytest.fixture(params=twins.names())
 def impl(request):
-    require_impl(request.param)
+    twins.load(request.param)
     return request.param
 
 

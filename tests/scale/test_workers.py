@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import twins
 import wsfast
 from scale_helpers import command
 
@@ -38,7 +39,7 @@ async def pids_seen(group, connections: int, spread: int = 1,
 
 
 @pytest.mark.parametrize("socket_mode", ["reuse_port", "inherit"])
-@pytest.mark.parametrize("impl", ["cython", "python"])
+@pytest.mark.parametrize("impl", twins.names())
 async def test_workers_share_one_port(workers, impl, socket_mode):
     group = await workers(3, impl=impl, socket_mode=socket_mode)  # waits until all 3 answered
     pids, clients = await pids_seen(group, 24, spread=2)
@@ -48,7 +49,7 @@ async def test_workers_share_one_port(workers, impl, socket_mode):
     assert f"3 workers on 127.0.0.1:{group.port} ({socket_mode}" in group.log()
 
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
+@pytest.mark.parametrize("impl", twins.names())
 async def test_killed_worker_is_restarted(workers, impl):
     group = await workers(2, impl=impl)
     pids, clients = await pids_seen(group, 16)
@@ -77,7 +78,7 @@ async def test_killed_worker_is_restarted(workers, impl):
     assert group.proc.poll() is None  # the parent keeps supervising
 
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
+@pytest.mark.parametrize("impl", twins.names())
 async def test_sigterm_to_parent_closes_every_client_with_1001(workers, impl):
     group = await workers(2, impl=impl, loop="uvloop" if impl == "python" else "asyncio")
     pids, clients = await pids_seen(group, 12, spread=2)

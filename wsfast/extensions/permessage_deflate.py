@@ -93,6 +93,15 @@ def _check_bits(name: str, bits: int) -> int:
     return bits
 
 
+def _check_options(compress_level: int, mem_level: int, threshold: int) -> None:
+    if not -1 <= compress_level <= 9:
+        raise ValueError(f"compress_level must be -1..9, got {compress_level!r}")
+    if not 1 <= mem_level <= 9:
+        raise ValueError(f"mem_level must be 1..9, got {mem_level!r}")
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+
+
 def _new_compressor(bits: int, level: int, mem_level: int):
     """A raw-deflate compressor whose output never refers more than 2**bits bytes back."""
     if bits == 8:
@@ -343,12 +352,7 @@ class PerMessageDeflate(Extension):
         self.local_no_context_takeover = bool(local_no_context_takeover)
         self.remote_max_window_bits = _check_bits("remote_max_window_bits", remote_max_window_bits)
         self.local_max_window_bits = _check_bits("local_max_window_bits", local_max_window_bits)
-        if not -1 <= compress_level <= 9:
-            raise ValueError(f"compress_level must be -1..9, got {compress_level!r}")
-        if not 1 <= mem_level <= 9:
-            raise ValueError(f"mem_level must be 1..9, got {mem_level!r}")
-        if threshold < 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+        _check_options(compress_level, mem_level, threshold)
         self.compress_level = compress_level
         self.mem_level = mem_level
         self.threshold = threshold
@@ -473,16 +477,39 @@ class PerMessageDeflate(Extension):
 # ------------------------------------------------------------------------- factories
 
 
-def _check_options(compress_level: int, mem_level: int, threshold: int) -> None:
-    if not -1 <= compress_level <= 9:
-        raise ValueError(f"compress_level must be -1..9, got {compress_level!r}")
-    if not 1 <= mem_level <= 9:
-        raise ValueError(f"mem_level must be 1..9, got {mem_level!r}")
-    if threshold < 0:
-        raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+class _DeflateFactory:
+    """What both factories share: the extension's name, and the options both take, checked
+    and kept the same way."""
+
+    name = EXTENSION_NAME
+    # The client_max_window_bits value that means "offer the parameter without a value".
+    _BARE_CLIENT_BITS: bool | None = None
+
+    def _set_options(
+        self,
+        server_no_context_takeover: bool,
+        client_no_context_takeover: bool,
+        server_max_window_bits: int | None,
+        client_max_window_bits: int | bool | None,
+        compress_level: int,
+        mem_level: int,
+        threshold: int,
+    ) -> None:
+        if server_max_window_bits is not None:
+            _check_bits("server_max_window_bits", server_max_window_bits)
+        if client_max_window_bits is not None and client_max_window_bits is not self._BARE_CLIENT_BITS:
+            _check_bits("client_max_window_bits", client_max_window_bits)
+        _check_options(compress_level, mem_level, threshold)
+        self.server_no_context_takeover = bool(server_no_context_takeover)
+        self.client_no_context_takeover = bool(client_no_context_takeover)
+        self.server_max_window_bits = server_max_window_bits
+        self.client_max_window_bits = client_max_window_bits
+        self.compress_level = compress_level
+        self.mem_level = mem_level
+        self.threshold = threshold
 
 
-class ClientPerMessageDeflateFactory(ClientExtensionFactory):
+class ClientPerMessageDeflateFactory(_DeflateFactory, ClientExtensionFactory):
     """The client side of permessage-deflate negotiation.
 
     * ``server_no_context_takeover``: ask the server not to take over its context (the
@@ -496,7 +523,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
       uses at most that), None/False does not offer it.
     """
 
-    name = EXTENSION_NAME
+    _BARE_CLIENT_BITS = True
 
     def __init__(
         self,
@@ -508,20 +535,11 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         mem_level: int = DEFLATE_MEM_LEVEL,
         threshold: int = COMPRESSION_THRESHOLD,
     ) -> None:
-        if server_max_window_bits is not None:
-            _check_bits("server_max_window_bits", server_max_window_bits)
-        if client_max_window_bits is False:
-            client_max_window_bits = None
-        elif client_max_window_bits is not None and client_max_window_bits is not True:
-            _check_bits("client_max_window_bits", client_max_window_bits)
-        _check_options(compress_level, mem_level, threshold)
-        self.server_no_context_takeover = bool(server_no_context_takeover)
-        self.client_no_context_takeover = bool(client_no_context_takeover)
-        self.server_max_window_bits = server_max_window_bits
-        self.client_max_window_bits = client_max_window_bits
-        self.compress_level = compress_level
-        self.mem_level = mem_level
-        self.threshold = threshold
+        self._set_options(
+            server_no_context_takeover, client_no_context_takeover, server_max_window_bits,
+            None if client_max_window_bits is False else client_max_window_bits,
+            compress_level, mem_level, threshold,
+        )
 
     def get_request_params(self) -> list[ExtensionParameter]:
         params: list[ExtensionParameter] = []
@@ -586,7 +604,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         return f"ClientPerMessageDeflateFactory({self.get_request_params()!r})"
 
 
-class ServerPerMessageDeflateFactory(ServerExtensionFactory):
+class ServerPerMessageDeflateFactory(_DeflateFactory, ServerExtensionFactory):
     """The server side of permessage-deflate negotiation.
 
     * ``server_no_context_takeover``: always compress each message alone (and say so).
@@ -603,8 +621,6 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
     Offers are declined (NegotiationError) when invalid, or when they cannot be satisfied.
     """
 
-    name = EXTENSION_NAME
-
     def __init__(
         self,
         server_no_context_takeover: bool = False,
@@ -617,19 +633,11 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
         threshold: int = COMPRESSION_THRESHOLD,
         shared_compressor: bool = False,
     ) -> None:
-        if server_max_window_bits is not None:
-            _check_bits("server_max_window_bits", server_max_window_bits)
-        if client_max_window_bits is not None:
-            _check_bits("client_max_window_bits", client_max_window_bits)
-        _check_options(compress_level, mem_level, threshold)
-        self.server_no_context_takeover = bool(server_no_context_takeover)
-        self.client_no_context_takeover = bool(client_no_context_takeover)
-        self.server_max_window_bits = server_max_window_bits
-        self.client_max_window_bits = client_max_window_bits
+        self._set_options(
+            server_no_context_takeover, client_no_context_takeover, server_max_window_bits,
+            client_max_window_bits, compress_level, mem_level, threshold,
+        )
         self.require_client_max_window_bits = bool(require_client_max_window_bits)
-        self.compress_level = compress_level
-        self.mem_level = mem_level
-        self.threshold = threshold
         self.shared_compressor = bool(shared_compressor)
 
     def process_request_params(

@@ -56,8 +56,7 @@ class connect:
     def __await__(self) -> Any:
         return self._open().__await__()
 
-    async def __aenter__(self) -> Peer:
-        return await self._open()
+    __aenter__ = _open  # ``async with`` opens as ``await`` does
 
     async def __aexit__(self, *exc_info: Any) -> None:
         if self.peer is not None:

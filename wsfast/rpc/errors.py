@@ -39,10 +39,16 @@ class RPCError(Exception):
     """A JSON-RPC error: raise it in a method to answer with ``code``, ``message`` and ``data``;
     ``peer.call`` raises it (or the subclass for a standard code) when the answer is an error.
 
-    ``data`` is any JSON value; it is left out of the error object when not given.
+    ``data`` is any JSON value; it is left out of the error object when not given. A subclass
+    names its code in its class line: ``class MethodTimeout(RPCError, code=METHOD_TIMEOUT)``.
     """
 
     code = INTERNAL_ERROR
+
+    def __init_subclass__(cls, code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
 
     def __init__(self, code: int | None = None, message: str | None = None, data: Any = _MISSING) -> None:
         if code is not None:
@@ -78,42 +84,40 @@ class RPCError(Exception):
         return klass(code, message, error.get("data", _MISSING))
 
 
-class ParseError(RPCError):
-    code = PARSE_ERROR
+class ParseError(RPCError, code=PARSE_ERROR):
+    """The message is not valid JSON."""
 
 
-class InvalidRequest(RPCError):
-    code = INVALID_REQUEST
+class InvalidRequest(RPCError, code=INVALID_REQUEST):
+    """The JSON sent is not a valid request object."""
 
 
-class MethodNotFound(RPCError):
-    code = METHOD_NOT_FOUND
+class MethodNotFound(RPCError, code=METHOD_NOT_FOUND):
+    """The method does not exist."""
 
 
-class InvalidParams(RPCError):
+class InvalidParams(RPCError, code=INVALID_PARAMS):
     """Raise it in a method whose params are of the right shape but wrong values."""
 
-    code = INVALID_PARAMS
+
+class InternalError(RPCError, code=INTERNAL_ERROR):
+    """The callee failed: a method that raises anything but an RPCError is answered with it."""
 
 
-class InternalError(RPCError):
-    code = INTERNAL_ERROR
+class MethodTimeout(RPCError, code=METHOD_TIMEOUT):
+    """The callee's ``method_timeout`` ran out."""
 
 
-class MethodTimeout(RPCError):
-    code = METHOD_TIMEOUT
+class Overloaded(RPCError, code=OVERLOADED):
+    """Broadcast acks: the subscriber already had ``max_outgoing`` calls in flight."""
 
 
-class Overloaded(RPCError):
-    code = OVERLOADED
+class NotAPeer(RPCError, code=NOT_A_PEER):
+    """Broadcast acks: the subscriber has no ``rpc.Peer``."""
 
 
-class NotAPeer(RPCError):
-    code = NOT_A_PEER
-
-
-class RequestCancelled(RPCError):
-    code = REQUEST_CANCELLED
+class RequestCancelled(RPCError, code=REQUEST_CANCELLED):
+    """The caller cancelled the call (``$/cancelRequest``, as in LSP)."""
 
 
 class CallTimeout(asyncio.TimeoutError):
