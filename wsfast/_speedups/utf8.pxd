@@ -49,7 +49,6 @@ cdef inline Py_ssize_t utf8_step(Utf8State* st, const unsigned char* p, Py_ssize
     """Validate ``p[0:n]`` after what ``st`` has seen; return -1, or the failing byte index."""
     cdef Py_ssize_t i = 0
     cdef unsigned char c, lo, hi
-    cdef uint64_t a, b
     cdef int need = st.need
     if need:
         # Finish the sequence carried over from the previous range.
@@ -71,15 +70,7 @@ cdef inline Py_ssize_t utf8_step(Utf8State* st, const unsigned char* p, Py_ssize
         if need:
             return -1
     while True:
-        # ASCII: 16 bytes per step, then byte by byte up to the next non-ASCII byte.
-        while n - i >= 16:
-            memcpy(&a, p + i, 8)
-            memcpy(&b, p + i + 8, 8)
-            if (a | b) & <uint64_t>0x8080808080808080ULL:
-                break
-            i += 16
-        while i < n and p[i] < 0x80:
-            i += 1
+        i += ascii_span(p + i, n - i)  # up to the next non-ASCII byte
         if i >= n:
             return -1
         st.nonascii = 1
