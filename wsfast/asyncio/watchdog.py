@@ -24,38 +24,33 @@ fires (at ``watched time + timeout``).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Callable
 
 from ..wire import State
 
 
+@dataclass(eq=False)
 class Watchdog:
     """Watch ``connection`` and act when nothing arrived for ``timeout`` seconds."""
 
-    def __init__(
-        self,
-        connection: Any,
-        timeout: float,
-        *,
-        on_idle: Callable[[Any, float], Any] | None = None,
-        source: str = "bytes",
-        close_code: int = 1011,
-        close_grace: float = 0.1,
-    ) -> None:
-        if timeout <= 0:
+    connection: Any
+    timeout: float
+    _: KW_ONLY
+    on_idle: Callable[[Any, float], Any] | None = None
+    source: str = "bytes"
+    close_code: int = 1011
+    close_grace: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
             raise ValueError("timeout must be positive")
-        if source not in ("bytes", "messages"):
+        if self.source not in ("bytes", "messages"):
             raise ValueError('source is "bytes" or "messages"')
-        self.connection = connection
-        self.timeout = timeout
-        self.on_idle = on_idle
-        self.source = source
-        self.close_code = close_code
-        self.close_grace = close_grace
         self.fired = 0  # times the timeout was reached
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
-        self._attr = "last_message" if source == "messages" else "last_received"
+        self._attr = "last_message" if self.source == "messages" else "last_received"
         self._started = self._loop.time()
         self._reported = 0.0  # watched time already reported (report mode)
 
