@@ -99,7 +99,7 @@ def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message
             self.log.append(("closing",))
             super()._closing_handshake_done()
 
-    def write_parts(parts):
+    def write_parts(transport, sock, parts):
         conn.log.append(("parts", len(parts)))
         conn.transport.write(b"".join(bytes(p) for p in parts))
 
@@ -113,7 +113,7 @@ def make_conn(core_name: str, kernels_name: str, *, side=Side.SERVER, on_message
     conn.log = []
     callbacks = SimpleNamespace(on_message=echo if on_message == "echo" else on_message)
     conn._init_core(OPTIONS, LOOP, FakeWheel(), callbacks)
-    conn._set_writer(write_parts)
+    conn._set_writer(write_parts, None)
     conn.transport = FakeTransport()
     if attach:
         conn._attach(Protocol(side, max_size=1 << 20, kernels=kernels))

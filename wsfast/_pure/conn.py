@@ -48,7 +48,7 @@ class ConnectionCore:
         "transport", "_proto", "_parser", "_out", "_on_message", "_messages", "_recv_waiter",
         "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes",
         "_tcp_closing", "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
-        "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer",
+        "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer", "_sock",
         "_opts", "_loop", "_callbacks", "_closed_exc", "_writing_paused", "_drain_waiters",
         "_pings", "_keepalive_sent", "_fragment_lock", "_deadline", "latency",
         "messages_in_text", "messages_in_binary", "bytes_in",
@@ -69,6 +69,7 @@ class ConnectionCore:
         self._plain_send = False
         self._mask = False
         self._writer: Any = None  # writes several buffers at once (see _set_writer)
+        self._sock: Any = None
         self._messages = _NO_MESSAGES
         self._recv_waiter: Any = None  # the future of a recv() waiting for a message
         # A lone message goes straight to a waiting recv(), skipping _dispatch_queue; a
@@ -105,9 +106,12 @@ class ConnectionCore:
         self._read_view = wheel.read_view
         self._read_buffer = wheel.read_buffer
 
-    def _set_writer(self, writer: Any) -> None:
-        """``writer(parts)`` writes a list of buffers in one go (``asyncio.sendmsg``)."""
+    def _set_writer(self, writer: Any, sock: Any) -> None:
+        """``writer(transport, sock, parts)`` writes a list of buffers in one go
+        (``asyncio.sendmsg``); ``sock`` is the socket it may write to directly, or None.
+        A shared function rather than a bound one: an idle connection stays small."""
         self._writer = writer
+        self._sock = sock
 
     def _attach(self, proto: Any) -> None:
         """The handshake succeeded: parse with ``proto`` from now on (its parser and its
@@ -432,7 +436,7 @@ class ConnectionCore:
         for buf in parts:
             n += len(buf)
         self.bytes_out += n
-        self._writer(parts)
+        self._writer(transport, self._sock, parts)
 
     # ---------------------------------------------------------------- failing and closing
 

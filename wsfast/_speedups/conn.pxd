@@ -42,6 +42,7 @@ cdef class ConnectionCore:
     cdef bint _plain_send
     cdef bint _mask
     cdef object _writer
+    cdef object _sock
     # the rest of the connection's state, read and written by the asyncio layer too
     cdef public object _opts
     cdef public object _loop

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from functools import partial
 from typing import TYPE_CHECKING, Any, AsyncIterable, Iterable
 
 from .. import _impl
@@ -53,13 +52,12 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
     # callbacks, pings, the deadline and latency.)
     __slots__ = (
         "_closed", "subprotocol", "extensions", "request", "response",
-        "remote_address", "user_data", "skipped_messages", "_sock",
+        "remote_address", "user_data", "skipped_messages",
     )
 
     def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
         loop = asyncio.get_running_loop()
         self._init_core(options, loop, get_wheel(loop), callbacks)
-        self._sock: Any = None  # set when send_parts may write to the socket directly
         self._closed = loop.create_future()
         self.subprotocol: str | None = None
         self.extensions: list[Any] = _NO_EXTENSIONS
@@ -83,11 +81,8 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote_address = transport.get_extra_info("peername")
-        self._sock = sock = direct_socket(transport)
-        if sock is not None:
-            self._set_writer(partial(send_parts, transport, sock))
-        else:
-            self._set_writer(partial(write_parts, transport))
+        sock = direct_socket(transport)
+        self._set_writer(_write_parts if sock is None else send_parts, sock)
         high = self._opts.write_limit
         transport.set_write_buffer_limits(high=high, low=high // 4)  # type: ignore[attr-defined]
         if self._opts.open_timeout is not None:
@@ -384,3 +379,8 @@ async def _next_or_none(iterator: Any) -> Any:
 
 async def _anext_or_none(iterator: Any) -> Any:
     return await anext(iterator, None)
+
+
+def _write_parts(transport: Any, sock: Any, parts: list[Any]) -> None:
+    """The core's writer when the socket cannot be written to directly."""
+    write_parts(transport, parts)
