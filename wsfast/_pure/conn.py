@@ -29,6 +29,8 @@ class ConnectionCore:
         "transport", "_proto", "_parser", "_out", "_on_message", "_messages", "_recv_waiter",
         "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes", "_tcp_closing",
         "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
+        "messages_in_text", "messages_in_binary", "bytes_in",
+        "messages_out_text", "messages_out_binary", "bytes_out",
     )
 
     if TYPE_CHECKING:
@@ -71,6 +73,10 @@ class ConnectionCore:
         # Bytes of completed sends that never reached the kernel (the connection was
         # aborted or closed under them).
         self.unsent_bytes = 0
+        # Traffic counters (read by the server's stats): messages delivered by kind, wire
+        # bytes read once open, messages queued by kind, wire bytes handed to the transport.
+        self.messages_in_text = self.messages_in_binary = self.bytes_in = 0
+        self.messages_out_text = self.messages_out_binary = self.bytes_out = 0
         self._wheel = wheel
         self._clock = wheel.clock
         self._read_view = wheel.read_view
@@ -99,6 +105,7 @@ class ConnectionCore:
         if proto is None:
             self._handshake_data(bytes(data))
             return
+        self.bytes_in += len(data)
         parser = self._parser
         items = parser.feed(data)
         # Control frames, compressed messages and violations: most reads bring none.
@@ -106,6 +113,11 @@ class ConnectionCore:
         if slow:
             items = proto._process(items)
         if items:
+            for op, _ in items:
+                if op == ITEM_TEXT:
+                    self.messages_in_text += 1
+                elif op == ITEM_BINARY:
+                    self.messages_in_binary += 1
             self._corked = True  # sends made while handling this batch leave in one write
             on_message = self._on_message
             try:
@@ -201,6 +213,10 @@ class ConnectionCore:
         if proto is None or proto.state is not _OPEN:
             raise self._closed_error()
         proto.send_message(message)
+        if isinstance(message, str):
+            self.messages_out_text += 1
+        else:
+            self.messages_out_binary += 1
         if not self._corked:
             if self._messages:
                 # The application has more received messages to handle right away (a
@@ -228,8 +244,11 @@ class ConnectionCore:
             out.clear()
             return
         if len(out) == 1:
-            transport.write(out.pop())
+            buf = out.pop()
+            self.bytes_out += len(buf)
+            transport.write(buf)
             return
         parts = out[:]
         out.clear()  # before writing: the list is the protocol's and stays in use
+        self.bytes_out += sum(map(len, parts))
         self._write_parts(parts)

@@ -18,6 +18,13 @@ cdef class ConnectionCore:
     cdef public bint _tcp_closing
     cdef public double last_received
     cdef public Py_ssize_t unsent_bytes
+    # traffic counters (see the pure twin)
+    cdef public Py_ssize_t messages_in_text
+    cdef public Py_ssize_t messages_in_binary
+    cdef public Py_ssize_t bytes_in
+    cdef public Py_ssize_t messages_out_text
+    cdef public Py_ssize_t messages_out_binary
+    cdef public Py_ssize_t bytes_out
     cdef public object _wheel
     cdef object _clock
     cdef object _read_view

@@ -16,6 +16,12 @@ class ConnectionCore:
     _tcp_closing: bool
     last_received: float
     unsent_bytes: int
+    messages_in_text: int
+    messages_in_binary: int
+    bytes_in: int
+    messages_out_text: int
+    messages_out_binary: int
+    bytes_out: int
     _wheel: Any
     def _init_core(self, wheel: Any, on_message: Any, messages: Any) -> None: ...
     def _attach(self, proto: Any) -> None: ...

@@ -47,6 +47,8 @@ cdef class ConnectionCore:
         self._tcp_closing = False
         self.last_received = 0.0
         self.unsent_bytes = 0
+        self.messages_in_text = self.messages_in_binary = self.bytes_in = 0
+        self.messages_out_text = self.messages_out_binary = self.bytes_out = 0
         self._wheel = wheel
         self._clock = wheel.clock
         self._read_view = wheel.read_view
@@ -71,6 +73,7 @@ cdef class ConnectionCore:
     def buffer_updated(self, Py_ssize_t nbytes):
         if self._c_parser and self._proto is not None:
             self.last_received = self._clock()
+            self.bytes_in += nbytes
             self._deliver((<Parser>self._parser).feed_ptr(
                 <const unsigned char*>PyByteArray_AS_STRING(self._read_buffer), nbytes))
         else:
@@ -81,6 +84,7 @@ cdef class ConnectionCore:
         if self._proto is None:
             self._handshake_data(bytes(data))
             return
+        self.bytes_in += len(data)
         self._deliver(self._parser.feed(data))
 
     cdef int _deliver(self, list items) except -1:
@@ -99,6 +103,12 @@ cdef class ConnectionCore:
         if slow:
             items = proto._process(items)
         if items:
+            for item in items:
+                op = item[0]
+                if op is _TEXT:
+                    self.messages_in_text += 1
+                elif op is _BINARY:
+                    self.messages_in_binary += 1
             self._corked = True  # sends made while handling this batch leave in one write
             on_message = self._on_message
             try:
@@ -200,6 +210,11 @@ cdef class ConnectionCore:
             append_parts(self._out, opcode, message, _FIN, _NO_RSV, self._mask)
         else:
             proto.send_message(message)
+            opcode = _TEXT if isinstance(message, str) else _BINARY
+        if opcode is _TEXT:
+            self.messages_out_text += 1
+        else:
+            self.messages_out_binary += 1
         if not self._corked:
             if self._messages:
                 # The application has more received messages to handle right away (a
@@ -236,9 +251,15 @@ cdef class ConnectionCore:
             del out[:]
             return 0
         if len(out) == 1:
-            transport.write(out.pop())  # (pop: no slice object, unlike del out[:])
+            buf = out.pop()  # (pop: no slice object, unlike del out[:])
+            self.bytes_out += len(buf)
+            transport.write(buf)
             return 0
         parts = out[:]
         del out[:]  # before writing: the list is the protocol's and stays in use
+        n = 0
+        for buf in parts:
+            n += len(buf)
+        self.bytes_out += n
         self._write_parts(parts)
         return 0

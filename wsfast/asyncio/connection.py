@@ -299,6 +299,10 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             raise self._closed_error()
         if first:
             (proto.send_text if text else proto.send_binary)(data, fin)
+            if text:
+                self.messages_out_text += 1
+            else:
+                self.messages_out_binary += 1
         else:
             proto.send_continuation(data, fin)
         if not self._corked:
