@@ -40,33 +40,13 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import weakref
 import socket
 import sys
 import time
 from typing import Any
 
 from .options import logger as _default_logger
-
-# Objects to close when a worker process stops (a Hub registers itself so that its broker
-# flushes and disconnects): the integrations above register here, this layer imports none.
-_closables: "weakref.WeakSet[Any]" = weakref.WeakSet()
-
-
-def close_at_shutdown(obj: Any) -> None:
-    """Have ``await obj.aclose()`` called when this worker process stops (weakly held)."""
-    _closables.add(obj)
-
-
-def forget_at_shutdown(obj: Any) -> None:
-    """Undo ``close_at_shutdown`` (``obj`` was closed already)."""
-    _closables.discard(obj)
-
-
-async def aclose_at_shutdown() -> None:
-    """Close every registered object (each worker calls this once its server has closed)."""
-    for obj in list(_closables):
-        await obj.aclose()
+from .shutdown import aclose_at_shutdown, close_at_shutdown, forget_at_shutdown
 
 MIN_UPTIME = 1.0
 RESTART_DELAY_INITIAL = 0.5
@@ -361,4 +341,5 @@ async def _watch_parent(parent_pid: int, request_stop: Any) -> None:
             return
 
 
-__all__ = ["run_workers", "resolve_target", "default_socket_mode"]
+# close_at_shutdown and forget_at_shutdown stay importable from here (asyncio/shutdown.py holds them).
+__all__ = ["run_workers", "resolve_target", "default_socket_mode", "close_at_shutdown", "forget_at_shutdown"]
