@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from ..wire import OP_BINARY, OP_TEXT
 from ..wire import State
 from .. import _impl
+from .stats import DeliveryCounters, broadcasts
 
 
 @dataclass(slots=True)
@@ -31,6 +32,7 @@ def broadcast(
     message: str | bytes | bytearray | memoryview,
     *,
     on_full: str = "skip",
+    counters: DeliveryCounters = broadcasts,
 ) -> BroadcastResult:
     """Send ``message`` to every open connection in ``connections`` without waiting.
 
@@ -38,6 +40,8 @@ def broadcast(
     bytes. Connections that negotiated permessage-deflate get it compressed (once for all of
     them when their extension can share compressed bytes). ``on_full`` is "skip" (count the
     connection in ``skipped``) or "close" (close it with 1013, "try again later").
+    The outcome is also added to ``counters`` (this process's ``stats.broadcasts``; a Hub
+    passes ``stats.hub_deliveries``).
     """
     if on_full not in ("skip", "close"):
         raise ValueError("on_full must be 'skip' or 'close'")
@@ -68,6 +72,10 @@ def broadcast(
             conn.send_nowait(message)
             result.sent += 1
             continue
+        if text:
+            conn.messages_out_text += 1
+        else:
+            conn.messages_out_binary += 1
         if proto.extensions:
             data = _compressed_frame(proto, opcode, message, shared)
         else:
@@ -89,6 +97,7 @@ def broadcast(
             wheel = conn._wheel
     if wheel is not None:
         wheel.flush_soon(to_flush)
+    counters.add(result)
     return result
 
 
