@@ -220,6 +220,7 @@ class Server:
         self.connections: set[ServerConnection] = set()
         self.closing = False
         self.server: asyncio.Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # once listening
         self.logger = options.logger
         self._stats = ServerStats()
         # GET of this path answers the metrics in the Prometheus text format (None: off).
@@ -256,22 +257,7 @@ class Server:
         return conn.respond(200, body, [("Content-Type", exposition.CONTENT_TYPE)])
 
     def _handshake_done(self, conn: "ServerConnection", status: int, extensions: Any) -> None:
-        started = conn._accepted_at
-        if started is None:
-            return  # answered already, or not a handshake (a scrape)
-        conn._accepted_at = None
-        duration = conn._loop.time() - started
-        self._stats.handshake_done(duration, status)
-        if self.access_log is not None:
-            request = conn.request
-            self.access_log({
-                "remote": conn.remote_address,
-                "path": request.path if request is not None else None,
-                "status": status,
-                "duration": duration,
-                "subprotocol": conn.subprotocol,
-                "extensions": [getattr(ext, "name", type(ext).__name__) for ext in extensions or ()],
-            })
+        self._stats.handshake_answered(conn, status, extensions, self.access_log)
 
     def _factory(self) -> ServerConnection:
         return ServerConnection(self)
@@ -424,6 +410,7 @@ class serve:
             else:
                 server = await loop.create_server(self._server._factory, **kw)
         self._server.server = server
+        self._server.loop = loop
         if self._server.metrics_path is not None:
             self._server.measure_loop_lag()
         return self._server

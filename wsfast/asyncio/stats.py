@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 # Close codes with a series of their own; any other code is counted as "other".
 CLOSE_CODES = (1000, 1001, 1006, 1009, 1011, 1013)
@@ -115,6 +115,28 @@ class ServerStats:
         else:
             self.rejected[status] = self.rejected.get(status, 0) + 1
 
+    def handshake_answered(self, conn: Any, status: int, extensions: Any,
+                           access_log: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """``conn`` answered its opening request with ``status``: count it once, from
+        ``conn._accepted_at`` (``loop.time()`` of the TCP accept, None once counted or when
+        the request is not a handshake), and pass a record to ``access_log``."""
+        started = conn._accepted_at
+        if started is None:
+            return
+        conn._accepted_at = None
+        duration = conn._loop.time() - started
+        self.handshake_done(duration, status)
+        if access_log is not None:
+            request = conn.request
+            access_log({
+                "remote": conn.remote_address,
+                "path": request.path if request is not None else None,
+                "status": status,
+                "duration": duration,
+                "subprotocol": conn.subprotocol,
+                "extensions": [getattr(ext, "name", type(ext).__name__) for ext in extensions or ()],
+            })
+
     def connection_closed(self, conn: Any) -> None:
         """An open connection's TCP connection is gone: keep its counts and how it closed."""
         traffic = self.traffic
@@ -146,7 +168,8 @@ class ServerStats:
         open_ = handshaking = buffered = 0
         for conn in connections:
             if conn._proto is None:
-                handshaking += 1
+                if conn._accepted_at is not None:  # not answered yet (nor a scrape)
+                    handshaking += 1
                 continue
             open_ += 1
             for name in TRAFFIC:
