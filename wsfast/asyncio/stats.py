@@ -36,6 +36,7 @@ Sample = tuple[str, Labels, float]
 
 # name -> (Prometheus type, help); the order is the exposition's.
 METRICS: dict[str, tuple[str, str]] = {
+    "wsfast_processes": ("gauge", "Server processes whose numbers these are (workers summed)."),
     "wsfast_connections_open": ("gauge", "WebSocket connections open now."),
     "wsfast_connections_handshaking": ("gauge", "TCP connections still in the opening handshake."),
     "wsfast_connections_opened_total": ("counter", "WebSocket connections opened."),
@@ -212,6 +213,7 @@ def samples(snap: dict[str, Any]) -> list[Sample]:
     """The snapshot as ``(metric name, labels, value)``; a histogram gives its ``_bucket``
     (cumulative, with ``le``), ``_sum`` and ``_count`` samples."""
     out: list[Sample] = [
+        ("wsfast_processes", (), 1),
         ("wsfast_connections_open", (), snap["connections_open"]),
         ("wsfast_connections_handshaking", (), snap["connections_handshaking"]),
         ("wsfast_connections_opened_total", (), snap["connections_opened"]),
