@@ -104,7 +104,7 @@ def _routed_callbacks(callbacks: Any, interval: float) -> type:
             on_open = getattr(inner, "on_open", None)
             if on_open is not None:
                 on_open(ws)
-            self.on_message = getattr(inner, "on_message", None)  # type: ignore[method-assign]
+            self.on_message = getattr(inner, "on_message", None)  # type: ignore[method-assign, assignment]
 
     return Routed
 
