@@ -13,6 +13,7 @@ import pytest
 import wsfast
 from browser.test_chromium import driver  # noqa: F401  (the headless Chromium fixture)
 from ecosystem.procs import ENV, NEUTRAL_CWD
+from stopping import terminate
 from waiting import HANG, wait_until_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -114,9 +115,4 @@ def test_dashboard_charts_move_under_load(driver, tmp_path):  # noqa: F811
     finally:
         if load is not None and load.is_alive():
             load.stop()
-        server.terminate()
-        try:
-            server.wait(HANG)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate(server)

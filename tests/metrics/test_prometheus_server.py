@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from ecosystem.test_cli import HANG, ServeProcess  # tests/ is on sys.path (tests/conftest.py)
+from stopping import terminate
 from waiting import wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -109,12 +110,7 @@ async def test_prometheus_scrapes_wsfast_serve(tmp_path):
             lag = await asyncio.to_thread(query, port, "wsfast_event_loop_lag_seconds")
             assert len(lag) == 1
         finally:
-            prom.terminate()
-            try:
-                prom.wait(HANG)
-            except subprocess.TimeoutExpired:
-                prom.kill()
-                prom.wait()
+            terminate(prom)
             log.close()
         await ws.close()
         assert (await server.stop())[0] == 0
