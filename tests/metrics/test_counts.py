@@ -154,3 +154,31 @@ async def test_live_connections_are_summed_at_scrape_time(serve_ws, connect_ws):
     assert value(series, "wsfast_messages_received_total", type="text") == 1
     assert value(series, "wsfast_bytes_sent_total") == 2 + 5
     await client.close()
+
+
+async def test_hub_deliveries_and_broker_status(serve_ws, connect_ws):
+    hub = wsfast.Hub()
+    before = stats_module.hub_deliveries.as_dict()
+
+    async def subscriber(ws):
+        hub.subscribe(ws, "news")
+        await ws.wait_closed()
+
+    server = await serve_ws(subscriber, metrics=True, compression=None)
+    clients = [await connect_ws(server.uri, compression=None) for _ in range(3)]
+    await wait_until(lambda: len(hub.subscribers("news")) == 3, "three subscribers")
+    result = hub.publish("news", "hello")
+    assert result.sent == 3
+    for ws in clients:
+        assert await wait_for(ws.recv(), "the publication") == "hello"
+    delivered = server.stats()["hub"]
+    assert delivered["sent"] - before["sent"] == 3
+    assert {"status": "local", "outages": 0, "undelivered": 0} in server.stats()["brokers"]
+    _, body = await scrape(server.port())
+    series = parse(body)
+    assert value(series, "wsfast_fanout_deliveries_total", via="hub", outcome="sent") == delivered["sent"]
+    assert value(series, "wsfast_broker_status", status="local") >= 1
+    assert value(series, "wsfast_messages_sent_total", type="text") == 3
+    for ws in clients:
+        await ws.close()
+    await hub.aclose()
