@@ -99,3 +99,31 @@ async def test_workers_scrape_sums_every_worker():
         for ws in clients:
             await ws.close()
         assert (await server.stop())[0] == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="run_workers is POSIX only")
+@pytest.mark.hang_deadline(180)
+async def test_dashboard_feed_sums_every_worker():
+    clients_count = 12
+    async with ServeProcess("--workers", "2", "--dashboard", "--no-compression") as server:
+        assert "/dashboard" in server.banner
+        clients = [await server.connect(compression=None) for _ in range(clients_count)]
+        page = await server.connect("/dashboard/feed", compression=None)
+
+        async def next_summary() -> dict:
+            return json.loads(await wait_for(page.recv(), "a dashboard update"))
+
+        summary = await next_summary()
+        while summary["processes"] != 2:  # until the other worker answers its samples
+            summary = await next_summary()
+        assert summary["connections_open"] == clients_count + 1  # and the feed itself
+        for i, ws in enumerate(clients):
+            await ws.send(f"n{i}")
+            assert await wait_for(ws.recv(), "an echo") == f"n{i}"
+        summary = await next_summary()
+        while summary["messages_in"] < clients_count:
+            summary = await next_summary()
+        assert summary["messages_in"] == clients_count
+        for ws in [*clients, page]:
+            await ws.close()
+        assert (await server.stop())[0] == 0

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", action="store_true",
                    help="answer GET /metrics in the Prometheus text format (all workers summed)")
     s.add_argument("--dashboard", action="store_true",
-                   help="serve a live dashboard at /dashboard (implied by --demo)")
+                   help="serve a live dashboard at /dashboard, and /metrics (implied by --demo)")
     s.add_argument("--access-log", nargs="?", const="plain", default=None, choices=("plain", "json"),
                    help="print one line per handshake to stdout, plain (default) or json")
 

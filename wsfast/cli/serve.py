@@ -11,7 +11,7 @@ worker only (use a Hub with a cross-process broker for more).
 
 ``--metrics`` answers ``GET /metrics`` (Prometheus text, every worker summed), ``--dashboard``
 serves live charts at ``/dashboard``, ``--access-log [plain|json]`` prints one line per
-handshake; ``--demo`` turns on the dashboard and the metrics.
+handshake; ``--dashboard`` brings the metrics, ``--demo`` both.
 """
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def _app(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         from .demo import make_app
 
         handler, kwargs["process_request"], _ = make_app()
-    if args.metrics or mode == "demo":
-        kwargs["metrics"] = True
+    if args.metrics or args.dashboard or mode == "demo":
+        kwargs["metrics"] = True  # the dashboard charts them (every worker's)
     if args.access_log:
         from ..metrics.access_log import AccessLog
 
@@ -72,7 +72,7 @@ def _banner(args: argparse.Namespace, port: int) -> str:
     extra = ""
     if args.dashboard or mode == "demo":
         extra += f"; dashboard on http://{host}:{port}/dashboard"
-    if args.metrics or mode == "demo":
+    if args.metrics or args.dashboard or mode == "demo":
         extra += f"; metrics on http://{host}:{port}/metrics"
     return (f"wsfast serve: {mode} on {where} ({wsfast.IMPLEMENTATION} kernels, "
             f"{workers} worker{plural}){extra}")

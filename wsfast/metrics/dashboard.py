@@ -1,6 +1,6 @@
 """A live dashboard served by the server it shows: ``/dashboard`` (the page) and
-``/dashboard/feed`` (a WebSocket that sends a summary of ``server.stats()`` every
-``interval`` seconds). The page draws with plain canvas: no library, no network.
+``/dashboard/feed`` (a WebSocket that sends a summary of the server's metrics every
+``interval`` seconds: under ``run_workers``, of every worker). The page draws with plain canvas: no library, no network.
 
 ``with_dashboard(handler, process_request)`` returns the pair to pass to ``serve`` instead:
 the dashboard's paths are answered first, everything else goes to the application's own.
@@ -12,8 +12,9 @@ import inspect
 import json
 import time
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
+from ..asyncio.stats import Sample
 from ..exceptions import ConnectionClosed
 
 PAGE_PATH = "/dashboard"
@@ -26,32 +27,37 @@ def page() -> bytes:
     return resources.files(__package__).joinpath("dashboard.html").read_bytes()
 
 
-def summary(server: Any) -> dict[str, Any]:
-    """What the page charts: totals (the page turns them into rates) and gauges."""
-    snap = server.stats()
-    fanout_skipped = snap["broadcast"]["skipped"] + snap["hub"]["skipped"]
-    fanout_closed = snap["broadcast"]["closed"] + snap["hub"]["closed"]
+def summary(samples: Iterable[Sample]) -> dict[str, Any]:
+    """What the page charts, from a server's samples (every worker's under ``run_workers``):
+    totals (the page turns them into rates) and gauges."""
+    total: dict[str, float] = {}
+    for name, labels, value in samples:
+        if name == "wsfast_fanout_deliveries_total":
+            name = f"{name}:{dict(labels)['outcome']}"
+        total[name] = total.get(name, 0) + value
     return {
         "time": time.time(),
-        "connections_open": snap["connections_open"],
-        "connections_handshaking": snap["connections_handshaking"],
-        "messages_in": snap["messages_in"]["text"] + snap["messages_in"]["binary"],
-        "messages_out": snap["messages_out"]["text"] + snap["messages_out"]["binary"],
-        "bytes_in": snap["bytes_in"],
-        "bytes_out": snap["bytes_out"],
-        "skipped": fanout_skipped,
-        "closed_slow": fanout_closed,
-        "write_buffer_bytes": snap["write_buffer_bytes"],
-        "loop_lag_seconds": snap["loop_lag_seconds"],
+        "processes": total.get("wsfast_processes", 0),
+        "connections_open": total.get("wsfast_connections_open", 0),
+        "connections_handshaking": total.get("wsfast_connections_handshaking", 0),
+        "messages_in": total.get("wsfast_messages_received_total", 0),
+        "messages_out": total.get("wsfast_messages_sent_total", 0),
+        "bytes_in": total.get("wsfast_bytes_received_total", 0),
+        "bytes_out": total.get("wsfast_bytes_sent_total", 0),
+        "skipped": total.get("wsfast_fanout_deliveries_total:skipped", 0),
+        "closed_slow": total.get("wsfast_fanout_deliveries_total:closed", 0),
+        "write_buffer_bytes": total.get("wsfast_write_buffer_bytes", 0),
+        "loop_lag_seconds": total.get("wsfast_event_loop_lag_seconds"),
     }
 
 
 async def feed(ws: Any, interval: float = INTERVAL) -> None:
-    """Send ``summary(ws.server)`` as JSON every ``interval`` seconds until the page leaves."""
+    """Send the ``summary`` of ``ws.server`` as JSON every ``interval`` seconds until the
+    page leaves."""
     ws.server.measure_loop_lag()
     try:
         while True:
-            ws.send_nowait(json.dumps(summary(ws.server)))
+            ws.send_nowait(json.dumps(summary(await ws.server.metrics())))
             await asyncio.sleep(interval)
     except ConnectionClosed:
         pass
