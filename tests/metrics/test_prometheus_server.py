@@ -1,5 +1,6 @@
 """A real Prometheus (Debian's ``prometheus``) scrapes ``wsfast serve --metrics`` and its HTTP
-API returns the series with the counts of the work done."""
+API returns the series with the counts of the work done; its promtool finds nothing to
+lint in the exposition."""
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +14,12 @@ import urllib.request
 import pytest
 
 from ecosystem.test_cli import HANG, ServeProcess  # tests/ is on sys.path (tests/conftest.py)
+from scrape import scrape
 from stopping import terminate
 from waiting import wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(PROMETHEUS), reason="Debian's prometheus is not installed"),
@@ -112,5 +115,19 @@ async def test_prometheus_scrapes_wsfast_serve(tmp_path):
         finally:
             terminate(prom)
             log.close()
+        await ws.close()
+        assert (await server.stop())[0] == 0
+
+
+async def test_promtool_finds_nothing_to_lint(tmp_path):
+    async with ServeProcess("--metrics") as server:
+        ws = await server.connect()
+        await ws.send("x")
+        assert await wait_for(ws.recv(), "an echo") == "x"
+        _, body = await scrape(server.port)
+        checked = await asyncio.to_thread(
+            subprocess.run, [PROMTOOL, "check", "metrics"], input=body.encode(), capture_output=True,
+            timeout=HANG)
+        assert checked.returncode == 0 and not checked.stdout and not checked.stderr, checked
         await ws.close()
         assert (await server.stop())[0] == 0
