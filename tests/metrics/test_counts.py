@@ -182,3 +182,21 @@ async def test_hub_deliveries_and_broker_status(serve_ws, connect_ws):
     for ws in clients:
         await ws.close()
     await hub.aclose()
+
+
+async def test_handshake_timeout_is_counted(serve_ws):
+    server = await serve_ws(Echo, metrics=True, open_timeout=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port())
+    writer.write(b"GET / HTTP/1.1\r\n")  # and never the rest
+    await wait_until(lambda: server.stats()["connections_handshaking"] == 1, "the handshake to start")
+    try:
+        await wait_for(reader.read(), "the server to drop the connection")
+    except ConnectionResetError:
+        pass  # aborted: a reset rather than an end of file
+    await wait_until(lambda: not server.connections, "the connection to end")
+    writer.close()
+    snap = server.stats()
+    assert snap["handshakes_timed_out"] == 1
+    assert snap["connections_handshaking"] == 0 and snap["handshakes_rejected"] == {}
+    _, body = await scrape(server.port())
+    assert value(parse(body), "wsfast_handshakes_timed_out_total") == 1

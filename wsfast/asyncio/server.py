@@ -148,6 +148,7 @@ class ServerConnection(Connection):
 
     def _handshake_timeout(self) -> None:
         self.logger.info("%s: opening handshake timed out", self)
+        self.server._stats.handshake_timed_out(self)
         self.transport.abort()  # type: ignore[union-attr]
 
     # ----------------------------------------------------------------------- the handler

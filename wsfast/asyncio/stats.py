@@ -44,6 +44,8 @@ METRICS: dict[str, tuple[str, str]] = {
         "counter", "WebSocket connections closed, by close code and by who sent the first close frame."),
     "wsfast_handshakes_rejected_total": (
         "counter", "Opening requests answered without upgrading, by HTTP status."),
+    "wsfast_handshakes_timed_out_total": (
+        "counter", "TCP connections dropped for not completing the opening handshake in open_timeout."),
     "wsfast_handshake_duration_seconds": (
         "histogram", "From TCP accept to the handshake response (accepted or not)."),
     "wsfast_messages_received_total": ("counter", "Messages received, by type."),
@@ -92,13 +94,14 @@ hub_deliveries = DeliveryCounters()
 class ServerStats:
     """One server's connection events and the traffic of its closed connections."""
 
-    __slots__ = ("opened", "closed", "rejected", "traffic", "handshake_buckets",
+    __slots__ = ("opened", "closed", "rejected", "timed_out", "traffic", "handshake_buckets",
                  "handshake_count", "handshake_sum")
 
     def __init__(self) -> None:
         self.opened = 0
         self.closed: dict[tuple[str, str], int] = {}
         self.rejected: dict[int, int] = {}
+        self.timed_out = 0
         self.traffic = dict.fromkeys(TRAFFIC, 0)
         self.handshake_buckets = [0] * len(HANDSHAKE_BUCKETS)  # per bucket, not cumulative
         self.handshake_count = 0
@@ -138,6 +141,12 @@ class ServerStats:
                 "extensions": [getattr(ext, "name", type(ext).__name__) for ext in extensions or ()],
             })
 
+    def handshake_timed_out(self, conn: Any) -> None:
+        """``conn`` is dropped for not finishing its handshake in time (nothing answered)."""
+        if conn._accepted_at is not None:
+            conn._accepted_at = None
+            self.timed_out += 1
+
     def connection_closed(self, conn: Any) -> None:
         """An open connection's TCP connection is gone: keep its counts and how it closed."""
         traffic = self.traffic
@@ -159,6 +168,7 @@ class ServerStats:
 
         Keys: ``connections_open``, ``connections_handshaking``, ``connections_opened``,
         ``connections_closed`` (code -> by -> count), ``handshakes_rejected`` (status -> count),
+        ``handshakes_timed_out``,
         ``handshake_seconds`` (``count``, ``sum``, ``buckets``: upper bound -> cumulative
         count), ``messages_in`` / ``messages_out`` (``text``, ``binary``), ``bytes_in``,
         ``bytes_out``, ``write_buffer_bytes``, ``broadcast`` and ``hub`` (fan-out outcomes of
@@ -189,6 +199,7 @@ class ServerStats:
             "connections_opened": self.opened,
             "connections_closed": closed,
             "handshakes_rejected": dict(sorted(self.rejected.items())),
+            "handshakes_timed_out": self.timed_out,
             "handshake_seconds": {"count": self.handshake_count, "sum": self.handshake_sum,
                                   "buckets": buckets},
             "messages_in": {"text": traffic["messages_in_text"], "binary": traffic["messages_in_binary"]},
@@ -225,6 +236,7 @@ def samples(snap: dict[str, Any]) -> list[Sample]:
                         closed.get(code, {}).get(by, 0)))
     for status, count in snap["handshakes_rejected"].items():
         out.append(("wsfast_handshakes_rejected_total", (("status", str(status)),), count))
+    out.append(("wsfast_handshakes_timed_out_total", (), snap["handshakes_timed_out"]))
     hs = snap["handshake_seconds"]
     for bound, count in hs["buckets"].items():
         out.append(("wsfast_handshake_duration_seconds_bucket", (("le", _number(float(bound))),), count))
