@@ -40,7 +40,7 @@ from ..protocol import Side, State
 from ..extensions.compression import server_extensions
 from ..asyncio.connection import Connection
 from ..asyncio.options import ConnectionOptions
-from ..asyncio.stats import ServerStats
+from ..asyncio.stats import ServerStats, loop_traffic
 
 __all__ = ["ClientDisconnected", "WSFastProtocol"]
 
@@ -91,17 +91,19 @@ class WSFastProtocol(Connection):
     # The class's counters and its live connections (each subclass has its own).
     _stats: ServerStats = ServerStats()
     _live: "weakref.WeakSet[WSFastProtocol]" = weakref.WeakSet()
+    _loop_seen: asyncio.AbstractEventLoop | None = None  # the loop of its connections
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._settings = weakref.WeakKeyDictionary()
         cls._stats = ServerStats()
         cls._live = weakref.WeakSet()
+        cls._loop_seen = None
 
     @classmethod
     def stats(cls) -> dict[str, Any]:
         """The counters of this class's connections (keys as ``Server.stats()``)."""
-        return cls._stats.snapshot(list(cls._live))
+        return cls._stats.snapshot(list(cls._live), fanout=loop_traffic(cls._loop_seen))
 
     @classmethod
     def configure(
@@ -195,6 +197,7 @@ class WSFastProtocol(Connection):
         self._accepted_at = self._loop.time()
         self.connections.add(self)
         type(self)._live.add(self)
+        type(self)._loop_seen = self._loop
         if transport.get_extra_info("sslcontext"):
             self.scheme = "wss"
 

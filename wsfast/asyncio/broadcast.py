@@ -8,13 +8,14 @@ stalled reader neither grows the server's memory without bound nor slows the oth
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..wire import OP_BINARY, OP_TEXT
 from ..wire import State
 from .. import _impl
-from .stats import DeliveryCounters, broadcasts
+from .stats import DeliveryCounters, broadcasts, loop_traffic
 
 
 @dataclass(slots=True)
@@ -41,7 +42,8 @@ def broadcast(
     them when their extension can share compressed bytes). ``on_full`` is "skip" (count the
     connection in ``skipped``) or "close" (close it with 1013, "try again later").
     The outcome is also added to ``counters`` (this process's ``stats.broadcasts``; a Hub
-    passes ``stats.hub_deliveries``).
+    passes ``stats.hub_deliveries``), and the messages queued on server connections to the
+    loop's ``stats.loop_traffic`` (a server's ``messages_out`` includes them).
     """
     if on_full not in ("skip", "close"):
         raise ValueError("on_full must be 'skip' or 'close'")
@@ -53,6 +55,7 @@ def broadcast(
     result = BroadcastResult()
     to_flush = []
     wheel = None
+    to_clients = 0
     for conn in connections:
         proto = conn._proto
         transport = conn.transport
@@ -69,13 +72,10 @@ def broadcast(
                 conn.skipped_messages += 1
             continue
         if proto.client:
-            conn.send_nowait(message)
+            conn.send_nowait(message)  # counted by the connection itself
             result.sent += 1
+            to_clients += 1
             continue
-        if text:
-            conn.messages_out_text += 1
-        else:
-            conn.messages_out_binary += 1
         if proto.extensions:
             data = _compressed_frame(proto, opcode, message, shared)
         else:
@@ -98,6 +98,15 @@ def broadcast(
     if wheel is not None:
         wheel.flush_soon(to_flush)
     counters.add(result)
+    queued = result.sent - to_clients
+    if queued:
+        # Counted once per call for the loop, not on each connection: an attribute increment
+        # per connection would be a noticeable part of a delivery's cost.
+        traffic = loop_traffic(asyncio.get_running_loop())
+        if text:
+            traffic.broadcast_text += queued
+        else:
+            traffic.broadcast_binary += queued
     return result
 
 

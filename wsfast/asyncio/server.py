@@ -26,7 +26,7 @@ from .lean_handshake import CompactRequest, CompactResponse
 from ..extensions.compression import server_extensions
 from .connection import Connection
 from .options import ConnectionOptions
-from .stats import LoopLag, Sample, ServerStats, merge, samples
+from .stats import LoopLag, Sample, ServerStats, loop_traffic, merge, samples
 from .shutdown import registered_at_shutdown
 
 Handler = Callable[["ServerConnection"], Awaitable[None]]
@@ -238,7 +238,7 @@ class Server:
         """
         lag = self._loop_lag.lag if self._loop_lag is not None else None
         brokers = [getattr(obj, "broker") for obj in registered_at_shutdown() if hasattr(obj, "broker")]
-        return self._stats.snapshot(self.connections, brokers, lag)
+        return self._stats.snapshot(self.connections, brokers, lag, loop_traffic(self.loop))
 
     def measure_loop_lag(self) -> None:
         """Probe the event loop's lag from now until the server closes (``loop_lag_seconds``)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -91,6 +92,29 @@ broadcasts = DeliveryCounters()
 hub_deliveries = DeliveryCounters()
 
 
+@dataclass(slots=True)
+class LoopTraffic:
+    """Messages ``broadcast`` queued on server connections of one event loop, by type
+    (the connections' own counters do not include them)."""
+
+    broadcast_text: int = 0
+    broadcast_binary: int = 0
+
+
+_traffic_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopTraffic]" = \
+    weakref.WeakKeyDictionary()
+
+
+def loop_traffic(loop: asyncio.AbstractEventLoop | None) -> LoopTraffic:
+    """The ``LoopTraffic`` of ``loop`` (a fresh, unregistered one for None)."""
+    if loop is None:
+        return LoopTraffic()
+    traffic = _traffic_by_loop.get(loop)
+    if traffic is None:
+        traffic = _traffic_by_loop[loop] = LoopTraffic()
+    return traffic
+
+
 class ServerStats:
     """One server's connection events and the traffic of its closed connections."""
 
@@ -163,8 +187,9 @@ class ServerStats:
         self.closed[key] = self.closed.get(key, 0) + 1
 
     def snapshot(self, connections: Iterable[Any], brokers: Iterable[Any] = (),
-                 loop_lag: float | None = None) -> dict[str, Any]:
-        """The counts so far, with ``connections`` (the live ones) added in.
+                 loop_lag: float | None = None, fanout: LoopTraffic | None = None) -> dict[str, Any]:
+        """The counts so far, with ``connections`` (the live ones) and the messages
+        ``broadcast`` queued on their loop (``fanout``) added in.
 
         Keys: ``connections_open``, ``connections_handshaking``, ``connections_opened``,
         ``connections_closed`` (code -> by -> count), ``handshakes_rejected`` (status -> count),
@@ -176,6 +201,9 @@ class ServerStats:
         ``loop_lag_seconds`` (None when nothing measures it).
         """
         traffic = dict(self.traffic)
+        if fanout is not None:
+            traffic["messages_out_text"] += fanout.broadcast_text
+            traffic["messages_out_binary"] += fanout.broadcast_binary
         open_ = handshaking = buffered = 0
         for conn in connections:
             if conn._proto is None:
