@@ -46,6 +46,7 @@ SERVERS: dict[str, tuple[str, dict[str, str]]] = {
     "wsfast-pure": ("wsfast_server", {"WSFAST_NO_EXTENSIONS": "1"}),
     "wsfast-afn": ("wsfast_server", {"WSFAST_BENCH_AIOFASTNET": "1"}),
     "wsfast-spin": ("wsfast_server", {"WSFAST_BENCH_BUSY_POLL": "200"}),  # asyncio only
+    "wsfast-metrics": ("wsfast_server", {"WSFAST_BENCH_METRICS": "1"}),  # serve(metrics=True)
     "wsfast-coro": ("wsfast_coro_server", {}),
     "wsfast-coro-pure": ("wsfast_coro_server", {"WSFAST_NO_EXTENSIONS": "1"}),
     "wsfast-coro-afn": ("wsfast_coro_server", {"WSFAST_BENCH_AIOFASTNET": "1"}),

@@ -14,6 +14,7 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)   # Hub broker tests
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)                 # sanitizer build
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)       # tests/metrics scrape with a real one
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"

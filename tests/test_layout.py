@@ -4,7 +4,7 @@
   ``wsfast.exceptions``, ``wsfast.limits`` and the leaf ``wsfast.wire``;
 * only ``wsfast._impl`` imports a twin from outside the kernel packages;
 * the sans-I/O core imports neither asyncio, socket, ssl nor anything above it;
-* the asyncio layer imports no integration (brokers, asgi, cli, rpc);
+* the asyncio layer imports no integration (brokers, asgi, cli, rpc, metrics);
 * no import circle between the package's modules (imports anywhere in them);
 * ``wsfast/wire.pxd`` gives Cython the same numbers as ``wsfast/wire.py``;
 * nothing in the package uses an old module path of ``wsfast/_aliases.py``;
@@ -34,7 +34,7 @@ SANS_IO_CORE = {
     "wsfast.uri", "wsfast._impl",
 }
 SANS_IO_FORBIDDEN = ("asyncio", "socket", "ssl", "selectors")
-INTEGRATIONS = ("wsfast.brokers", "wsfast.asgi", "wsfast.cli", "wsfast.rpc")
+INTEGRATIONS = ("wsfast.brokers", "wsfast.asgi", "wsfast.cli", "wsfast.rpc", "wsfast.metrics")
 
 
 def module_name(path: Path) -> str:

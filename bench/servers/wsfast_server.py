@@ -3,9 +3,12 @@ validated ``str``). The runner also runs it as "wsfast-pure" with ``WSFAST_NO_EX
 
 Contract: see ``_common`` (echo on any path, ``/bcast`` subscribers, ``/control`` broadcast
 trigger, no per-message-deflate unless ``WSFAST_BENCH_DEFLATE=1``: then wsfast's default
-``compression="deflate"``, no automatic pings).
+``compression="deflate"``, no automatic pings). With ``WSFAST_BENCH_METRICS=1`` (the runner's
+"wsfast-metrics") it serves ``/metrics`` and probes the loop's lag, to compare with "wsfast".
 """
 from __future__ import annotations
+
+import os
 
 from bench.servers import _common as c
 
@@ -65,6 +68,7 @@ async def start(args):
         Route, c.HOST, args.port,
         compression="deflate" if c.DEFLATE else None, ping_interval=None, max_size=c.MAX_MESSAGE, backlog=c.BACKLOG,
         use_aiofastnet=c.use_aiofastnet(), ssl=c.server_ssl_context(args),
+        metrics=os.environ.get("WSFAST_BENCH_METRICS") == "1",
     )
 
 

@@ -149,10 +149,10 @@ class ConnectionCore:
 
     def data_received(self, data: Any) -> None:
         self.last_received = self._clock()
-        self.bytes_in += len(data)
         if self._proto is None:
             self._handshake_data(bytes(data))
             return
+        self.bytes_in += len(data)  # frames only: the handshake is not counted
         parser = self._parser
         items = parser.feed(data)
         self._deliver(items, parser.special or parser.error is not None)

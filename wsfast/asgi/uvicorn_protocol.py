@@ -40,6 +40,7 @@ from ..protocol import Side, State
 from ..extensions.compression import server_extensions
 from ..asyncio.connection import Connection
 from ..asyncio.options import ConnectionOptions
+from ..asyncio.stats import ServerStats, loop_traffic
 
 __all__ = ["ClientDisconnected", "WSFastProtocol"]
 
@@ -74,6 +75,9 @@ class WSFastProtocol(Connection):
     None for wsfast's choice), ``compression`` ("deflate", None, or the default: follow
     uvicorn's ``ws_per_message_deflate``), ``close_timeout`` (seconds for the closing
     handshake before the TCP connection is dropped).
+
+    ``stats()`` (a class method) returns the counters of the class's connections, as
+    ``Server.stats()`` does for ``serve``; ``wsfast.metrics.collector`` exports them.
     """
 
     side = Side.SERVER
@@ -84,10 +88,22 @@ class WSFastProtocol(Connection):
 
     # Options and handshake settings derived once per (class, uvicorn config).
     _settings: "weakref.WeakKeyDictionary[Any, tuple[ConnectionOptions, dict[str, Any]]]"
+    # The class's counters and its live connections (each subclass has its own).
+    _stats: ServerStats = ServerStats()
+    _live: "weakref.WeakSet[WSFastProtocol]" = weakref.WeakSet()
+    _loop_seen: asyncio.AbstractEventLoop | None = None  # the loop of its connections
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._settings = weakref.WeakKeyDictionary()
+        cls._stats = ServerStats()
+        cls._live = weakref.WeakSet()
+        cls._loop_seen = None
+
+    @classmethod
+    def stats(cls) -> dict[str, Any]:
+        """The counters of this class's connections (keys as ``Server.stats()``)."""
+        return cls._stats.snapshot(list(cls._live), fanout=loop_traffic(cls._loop_seen))
 
     @classmethod
     def configure(
@@ -172,18 +188,25 @@ class WSFastProtocol(Connection):
         self._early_data = b""  # frames a client sent before our 101 went out
         self.scope: dict[str, Any] = {}
         self.scheme = "ws"
+        self._accepted_at: float | None = None  # see ServerStats.handshake_answered
 
     # ------------------------------------------------------------------ transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._accepted_at = self._loop.time()
         self.connections.add(self)
+        type(self)._live.add(self)
+        type(self)._loop_seen = self._loop
         if transport.get_extra_info("sslcontext"):
             self.scheme = "wss"
 
     def _connection_closed(self) -> None:
         super()._connection_closed()
         self.connections.discard(self)
+        type(self)._live.discard(self)
+        if self._proto is not None:
+            type(self)._stats.connection_closed(self)
         if self._proto is None:
             for ext in self._handshake.extensions:  # negotiated, never used
                 ext.close()
@@ -258,6 +281,7 @@ class WSFastProtocol(Connection):
     def _write_response(self, response: Response) -> None:
         """Answer the upgrade request with an HTTP response and close."""
         self._asgi_state = _DONE
+        type(self)._stats.handshake_answered(self, response.status_code, ())
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(response.serialize())
@@ -400,6 +424,7 @@ class WSFastProtocol(Connection):
         transport = self.transport
         assert transport is not None
         transport.write(response.serialize())
+        type(self)._stats.handshake_answered(self, 101, self._handshake.extensions)
         leftover, self._early_data = self._early_data, b""
         self._open(list(self._handshake.extensions), subprotocol, leftover)
 
@@ -418,6 +443,7 @@ class WSFastProtocol(Connection):
             response.headers.add("connection", "close")
         self._asgi_state = _RESPONDING
         self._log_status(status)
+        type(self)._stats.handshake_answered(self, status, ())
         transport = self.transport
         assert transport is not None
         transport.write(response.serialize())

@@ -8,12 +8,14 @@ stalled reader neither grows the server's memory without bound nor slows the oth
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..wire import OP_BINARY, OP_TEXT
 from ..wire import State
 from .. import _impl
+from .stats import DeliveryCounters, broadcasts, loop_traffic
 
 
 @dataclass(slots=True)
@@ -31,6 +33,7 @@ def broadcast(
     message: str | bytes | bytearray | memoryview,
     *,
     on_full: str = "skip",
+    counters: DeliveryCounters = broadcasts,
 ) -> BroadcastResult:
     """Send ``message`` to every open connection in ``connections`` without waiting.
 
@@ -38,6 +41,9 @@ def broadcast(
     bytes. Connections that negotiated permessage-deflate get it compressed (once for all of
     them when their extension can share compressed bytes). ``on_full`` is "skip" (count the
     connection in ``skipped``) or "close" (close it with 1013, "try again later").
+    The outcome is also added to ``counters`` (this process's ``stats.broadcasts``; a Hub
+    passes ``stats.hub_deliveries``), and the messages queued on server connections to the
+    loop's ``stats.loop_traffic`` (a server's ``messages_out`` includes them).
     """
     if on_full not in ("skip", "close"):
         raise ValueError("on_full must be 'skip' or 'close'")
@@ -49,6 +55,7 @@ def broadcast(
     result = BroadcastResult()
     to_flush = []
     wheel = None
+    to_clients = 0
     for conn in connections:
         proto = conn._proto
         transport = conn.transport
@@ -65,8 +72,9 @@ def broadcast(
                 conn.skipped_messages += 1
             continue
         if proto.client:
-            conn.send_nowait(message)
+            conn.send_nowait(message)  # counted by the connection itself
             result.sent += 1
+            to_clients += 1
             continue
         if proto.extensions:
             data = _compressed_frame(proto, opcode, message, shared)
@@ -89,6 +97,16 @@ def broadcast(
             wheel = conn._wheel
     if wheel is not None:
         wheel.flush_soon(to_flush)
+    counters.add(result)
+    queued = result.sent - to_clients
+    if queued:
+        # Counted once per call for the loop, not on each connection: an attribute increment
+        # per connection would be a noticeable part of a delivery's cost.
+        traffic = loop_traffic(asyncio.get_running_loop())
+        if text:
+            traffic.broadcast_text += queued
+        else:
+            traffic.broadcast_binary += queued
     return result
 
 

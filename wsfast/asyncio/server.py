@@ -21,19 +21,23 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Request, Response
 from . import aiofastnet_support as fastnet
+from . import exposition
 from .lean_handshake import CompactRequest, CompactResponse
 from ..extensions.compression import server_extensions
 from .connection import Connection
 from .options import ConnectionOptions
+from .stats import LoopLag, Sample, ServerStats, loop_traffic, merge, samples
+from .shutdown import registered_at_shutdown
 
 Handler = Callable[["ServerConnection"], Awaitable[None]]
 ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awaitable[Response | None]"]
+AccessLog = Callable[[dict[str, Any]], None]
 
 
 class ServerConnection(Connection):
     """The server side of one WebSocket connection."""
 
-    __slots__ = ("server", "_handshake", "_handler_task")
+    __slots__ = ("server", "_handshake", "_handler_task", "_accepted_at")
 
     def __init__(self, server: "Server") -> None:
         callbacks = server.callbacks
@@ -43,9 +47,12 @@ class ServerConnection(Connection):
         self.server = server
         self._handshake: ServerHandshake | None = ServerHandshake(**server.handshake_options)
         self._handler_task: asyncio.Task | None = None
+        # loop.time() of the TCP accept until the handshake is answered (then None)
+        self._accepted_at: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._accepted_at = self._loop.time()
         self.server.connections.add(self)
 
     # ------------------------------------------------------------------------- handshake
@@ -67,6 +74,10 @@ class ServerConnection(Connection):
             self._reject(self.respond(503, "Server is shutting down.\n"))
             return
         hook = self.server.process_request
+        if (self.server.metrics_path is not None and request.path == self.server.metrics_path
+                and request.method == "GET" and "Upgrade" not in request.headers):
+            self._accepted_at = None  # a scrape, not a handshake: neither counted nor logged
+            hook = self.server._metrics_response
         if hook is None:
             self._accept(request)
             return
@@ -114,6 +125,8 @@ class ServerConnection(Connection):
         self._handshake = None  # its parser is no longer needed
         self.request = CompactRequest(request)
         self.response = CompactResponse(response)
+        self.subprotocol = handshake.subprotocol
+        self.server._handshake_done(self, 101, handshake.extensions)
         self._open(handshake.extensions, handshake.subprotocol, handshake.leftover)
 
     def respond(
@@ -127,6 +140,7 @@ class ServerConnection(Connection):
 
     def _reject(self, response: Response) -> None:
         self.response = response
+        self.server._handshake_done(self, response.status_code, ())
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(response.serialize())
@@ -134,6 +148,7 @@ class ServerConnection(Connection):
 
     def _handshake_timeout(self) -> None:
         self.logger.info("%s: opening handshake timed out", self)
+        self.server._stats.handshake_timed_out(self)
         self.transport.abort()  # type: ignore[union-attr]
 
     # ----------------------------------------------------------------------- the handler
@@ -166,6 +181,8 @@ class ServerConnection(Connection):
     def _connection_closed(self) -> None:
         super()._connection_closed()
         self.server.connections.discard(self)
+        if self._proto is not None:
+            self.server._stats.connection_closed(self)
         callbacks = self._callbacks
         on_close = getattr(callbacks, "on_close", None) if callbacks is not None else None
         if on_close is not None and self._proto is not None:
@@ -189,6 +206,8 @@ class Server:
         options: ConnectionOptions,
         handshake_options: dict[str, Any],
         process_request: ProcessRequest | None,
+        metrics_path: str | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         if inspect.iscoroutinefunction(handler) or not _is_callbacks(handler):
             self.handler: Handler | None = handler
@@ -202,7 +221,44 @@ class Server:
         self.connections: set[ServerConnection] = set()
         self.closing = False
         self.server: asyncio.Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # once listening
         self.logger = options.logger
+        self._stats = ServerStats()
+        # GET of this path answers the metrics in the Prometheus text format (None: off).
+        self.metrics_path = metrics_path
+        self.access_log = access_log
+        # Set by run_workers: returns the samples of the other worker processes.
+        self.sibling_samples: Callable[[], Awaitable[list[list[Sample]]]] | None = None
+        self._loop_lag: LoopLag | None = None
+
+    def stats(self) -> dict[str, Any]:
+        """This server's counters and gauges as a dict (``wsfast.asyncio.stats`` lists the keys).
+
+        Costs one pass over the open connections; call it when you look, not per message.
+        """
+        lag = self._loop_lag.lag if self._loop_lag is not None else None
+        brokers = [getattr(obj, "broker") for obj in registered_at_shutdown() if hasattr(obj, "broker")]
+        return self._stats.snapshot(self.connections, brokers, lag, loop_traffic(self.loop))
+
+    def measure_loop_lag(self) -> None:
+        """Probe the event loop's lag from now until the server closes (``loop_lag_seconds``)."""
+        if self._loop_lag is None:
+            self._loop_lag = LoopLag.of(asyncio.get_running_loop())
+            self._loop_lag.acquire()
+
+    async def metrics(self) -> list[Sample]:
+        """The samples of this server, summed with the other workers' under ``run_workers``."""
+        own = samples(self.stats())
+        if self.sibling_samples is None:
+            return own
+        return merge([own, *await self.sibling_samples()])
+
+    async def _metrics_response(self, conn: "ServerConnection", request: Request) -> Response:
+        body = exposition.render(await self.metrics())
+        return conn.respond(200, body, [("Content-Type", exposition.CONTENT_TYPE)])
+
+    def _handshake_done(self, conn: "ServerConnection", status: int, extensions: Any) -> None:
+        self._stats.handshake_answered(conn, status, extensions, self.access_log)
 
     def _factory(self) -> ServerConnection:
         return ServerConnection(self)
@@ -216,6 +272,9 @@ class Server:
         if self.closing:
             return
         self.closing = True
+        if self._loop_lag is not None:
+            self._loop_lag.release()
+            self._loop_lag = None
         if self.server is not None:
             self.server.close()
         if not close_connections:
@@ -283,6 +342,10 @@ class serve:
     TLS engine, the ``fast`` extra). None (default): for wss:// when it is installed; ws://
     keeps the event loop's transports, which hold less memory per idle connection (README,
     "Install"). True requires it.
+    ``metrics``: True answers ``GET /metrics`` (a str: that path) with the server's counters
+    in the Prometheus text format (``Server.stats()`` returns them as a dict either way).
+    ``access_log``: called with a dict per answered handshake (``remote``, ``path``,
+    ``status``, ``duration`` in seconds, ``subprotocol``, ``extensions``).
     """
 
     def __init__(
@@ -303,6 +366,8 @@ class serve:
         reuse_port: bool = False,
         backlog: int = 1024,
         use_aiofastnet: bool | None = None,
+        metrics: bool | str = False,
+        access_log: AccessLog | None = None,
         **kwargs: Any,
     ) -> None:
         # Connection options (ConnectionOptions' fields, implementation) by name; the rest
@@ -316,7 +381,9 @@ class serve:
             server_header=server_header,
             **options.handshake_limits(),
         )
-        self._server = Server(handler, options, handshake_options, process_request)
+        metrics_path = (metrics if isinstance(metrics, str) else "/metrics") if metrics else None
+        self._server = Server(handler, options, handshake_options, process_request,
+                              metrics_path, access_log)
         self._listen = dict(host=host, port=port, path=path, sock=sock, ssl=ssl,
                             reuse_port=reuse_port, backlog=backlog, **create_server_kwargs)
         self._create_server: Any = None
@@ -344,6 +411,9 @@ class serve:
             else:
                 server = await loop.create_server(self._server._factory, **kw)
         self._server.server = server
+        self._server.loop = loop
+        if self._server.metrics_path is not None:
+            self._server.measure_loop_lag()
         return self._server
 
     def __await__(self) -> Any:

@@ -29,6 +29,9 @@ closes its server (code 1001 "server shutting down" to every client, 503 to hand
 progress), waits for the closing handshakes (``close_timeout``), closes the brokers of its
 Hubs, and exits; workers still alive after ``shutdown_timeout`` are killed. A worker whose
 parent disappears (``kill -9``) shuts down the same way. POSIX only.
+
+With ``metrics=True`` in ``serve_kwargs``, a scrape of ``/metrics`` on the port sums every
+worker's numbers (``wsfast.asyncio.worker_metrics``).
 """
 from __future__ import annotations
 
@@ -40,33 +43,16 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import weakref
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from typing import Any
 
 from .options import logger as _default_logger
-
-# Objects to close when a worker process stops (a Hub registers itself so that its broker
-# flushes and disconnects): the integrations above register here, this layer imports none.
-_closables: "weakref.WeakSet[Any]" = weakref.WeakSet()
-
-
-def close_at_shutdown(obj: Any) -> None:
-    """Have ``await obj.aclose()`` called when this worker process stops (weakly held)."""
-    _closables.add(obj)
-
-
-def forget_at_shutdown(obj: Any) -> None:
-    """Undo ``close_at_shutdown`` (``obj`` was closed already)."""
-    _closables.discard(obj)
-
-
-async def aclose_at_shutdown() -> None:
-    """Close every registered object (each worker calls this once its server has closed)."""
-    for obj in list(_closables):
-        await obj.aclose()
+from .shutdown import aclose_at_shutdown, close_at_shutdown, forget_at_shutdown
+from .worker_metrics import serve_samples
 
 MIN_UPTIME = 1.0
 RESTART_DELAY_INITIAL = 0.5
@@ -145,6 +131,8 @@ def run_workers(
 
     sockets = _bind(host, port, listen=(socket_mode == "inherit"), backlog=backlog)
     bound_port = sockets[0].getsockname()[1]
+    # With metrics, each worker answers its samples on a unix socket here (worker_metrics).
+    stats_dir = tempfile.mkdtemp(prefix="wsfast-workers-") if serve_kwargs.get("metrics") else None
     if socket_mode == "inherit":
         listen: dict[str, Any] = {"sock": sockets[0]}
     else:
@@ -176,7 +164,7 @@ def run_workers(
     def start(slot: int) -> None:
         proc = ctx.Process(
             target=_worker_main,
-            args=(slot, child_target, listen, serve_kwargs, loop, parent_pid),
+            args=(slot, child_target, listen, serve_kwargs, loop, parent_pid, stats_dir),
             name=f"wsfast-worker-{slot}",
             daemon=False,
         )
@@ -247,6 +235,8 @@ def run_workers(
         os.close(wake_w)
         for sock in sockets:
             sock.close()
+        if stats_dir is not None:
+            shutil.rmtree(stats_dir, ignore_errors=True)
     return exit_code
 
 
@@ -302,7 +292,7 @@ def _stop_all(procs: dict[int, Any], timeout: float, logger: Any) -> None:
 
 
 def _worker_main(slot: int, target: Any, listen: dict[str, Any], serve_kwargs: dict[str, Any],
-                 loop: str, parent_pid: int) -> None:
+                 loop: str, parent_pid: int, stats_dir: str | None) -> None:
     # Forked children inherit the parent's Python signal handlers: back to the defaults until
     # the event loop installs its own.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -311,7 +301,7 @@ def _worker_main(slot: int, target: Any, listen: dict[str, Any], serve_kwargs: d
         signal.set_wakeup_fd(-1)
     except ValueError:
         pass
-    main = _serve_until_stopped(slot, target, listen, serve_kwargs, parent_pid)
+    main = _serve_until_stopped(slot, target, listen, serve_kwargs, parent_pid, stats_dir)
     if loop == "uvloop":
         import uvloop
 
@@ -322,7 +312,8 @@ def _worker_main(slot: int, target: Any, listen: dict[str, Any], serve_kwargs: d
 
 
 async def _serve_until_stopped(slot: int, target: Any, listen: dict[str, Any],
-                               serve_kwargs: dict[str, Any], parent_pid: int) -> None:
+                               serve_kwargs: dict[str, Any], parent_pid: int,
+                               stats_dir: str | None) -> None:
     from .server import serve
 
     handler = resolve_target(target)
@@ -342,12 +333,17 @@ async def _serve_until_stopped(slot: int, target: Any, listen: dict[str, Any],
     else:
         server = await serve(handler, listen["host"], listen["port"], reuse_port=True,
                              backlog=listen["backlog"], **serve_kwargs)
+    samples_listener = None
+    if stats_dir is not None:
+        samples_listener = await serve_samples(server, stats_dir, slot)
     # Orphaned (the parent was killed): stop as if signalled.
     watchdog = loop.create_task(_watch_parent(parent_pid, request_stop))
     try:
         await stop
     finally:
         watchdog.cancel()
+        if samples_listener is not None:
+            samples_listener.close()
         server.close()
         await server.wait_closed()
         await aclose_at_shutdown()
@@ -361,4 +357,5 @@ async def _watch_parent(parent_pid: int, request_stop: Any) -> None:
             return
 
 
-__all__ = ["run_workers", "resolve_target", "default_socket_mode"]
+# close_at_shutdown and forget_at_shutdown stay importable from here (asyncio/shutdown.py holds them).
+__all__ = ["run_workers", "resolve_target", "default_socket_mode", "close_at_shutdown", "forget_at_shutdown"]

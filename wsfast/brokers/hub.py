@@ -13,6 +13,7 @@ import inspect
 from typing import Any
 
 from ..asyncio.broadcast import BroadcastResult, broadcast
+from ..asyncio.stats import hub_deliveries
 from ..asyncio.workers import close_at_shutdown, forget_at_shutdown
 
 
@@ -129,5 +130,5 @@ class Hub:
         subscribers = self._topics.get(topic)
         if not subscribers:
             return BroadcastResult()
-        return broadcast(subscribers, message, on_full=self.on_full)
+        return broadcast(subscribers, message, on_full=self.on_full, counters=hub_deliveries)
 

@@ -3,7 +3,8 @@
     wsfast connect ws://localhost:8765/          # interactive client (type to send; /ping, /close)
     wsfast serve --port 8765                     # echo server (default mode)
     wsfast serve --broadcast --workers 4         # every message to every client of its worker
-    wsfast serve --demo                          # the chat room with its page
+    wsfast serve --demo                          # the chat room with its page, and the dashboard
+    wsfast serve --metrics --access-log json     # GET /metrics for Prometheus, one JSON line per handshake
     wsfast bench --quick                         # the end-to-end comparison (from a checkout)
 
 ``python -m wsfast ...`` is the same program.
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-compression", action="store_true", help="refuse permessage-deflate")
     s.add_argument("--max-size", type=int, default=None, help="largest message in bytes (default 1 MiB)")
     s.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    s.add_argument("--metrics", action="store_true",
+                   help="answer GET /metrics in the Prometheus text format (all workers summed)")
+    s.add_argument("--dashboard", action="store_true",
+                   help="serve a live dashboard at /dashboard, and /metrics (implied by --demo)")
+    s.add_argument("--access-log", nargs="?", const="plain", default=None, choices=("plain", "json"),
+                   help="print one line per handshake to stdout, plain (default) or json")
 
     b = sub.add_parser("bench", help="run the end-to-end benchmark (python -m bench.run) with a progress bar",
                        description="Runs `python -m bench.run ARGS` from the wsfast source checkout "

@@ -8,6 +8,10 @@ SIGINT or SIGTERM closes every connection with 1001 ("going away"), waits for th
 handshakes and exits 0. With ``--workers N`` (POSIX), ``wsfast.asyncio.workers.run_workers``
 runs N processes on the port; broadcast and the chat room then reach the clients of the same
 worker only (use a Hub with a cross-process broker for more).
+
+``--metrics`` answers ``GET /metrics`` (Prometheus text, every worker summed), ``--dashboard``
+serves live charts at ``/dashboard``, ``--access-log [plain|json]`` prints one line per
+handshake; ``--dashboard`` brings the metrics, ``--demo`` both.
 """
 from __future__ import annotations
 
@@ -34,25 +38,47 @@ class Broadcast:
         wsfast.broadcast(ws.server.connections, message)
 
 
-def _app(mode: str) -> tuple[Any, dict[str, Any]]:
-    """The handler for ``mode`` and the extra ``serve`` options it needs."""
+def _app(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The handler for ``args.mode`` and the extra ``serve`` options it and the monitoring
+    flags need (``--demo`` brings the dashboard and /metrics)."""
+    mode = args.mode
+    kwargs: dict[str, Any] = {}
+    handler: Any
     if mode == "echo":
-        return Echo(), {}
-    if mode == "broadcast":
-        return Broadcast(), {}
-    from .demo import make_app
+        handler = Echo()
+    elif mode == "broadcast":
+        handler = Broadcast()
+    else:
+        from .demo import make_app
 
-    handler, process_request, _ = make_app()
-    return handler, {"process_request": process_request}
+        handler, kwargs["process_request"], _ = make_app()
+    if args.metrics or args.dashboard or mode == "demo":
+        kwargs["metrics"] = True  # the dashboard charts them (every worker's)
+    if args.access_log:
+        from ..metrics.access_log import AccessLog
+
+        kwargs["access_log"] = AccessLog(args.access_log)
+    if args.dashboard or mode == "demo":
+        from ..metrics.dashboard import with_dashboard
+
+        handler, kwargs["process_request"] = with_dashboard(handler, kwargs.get("process_request"))
+    return handler, kwargs
 
 
-def _banner(mode: str, host: str, port: int, workers: int) -> str:
+def _banner(args: argparse.Namespace, port: int) -> str:
+    mode, host, workers = args.mode, args.host, args.workers
     where = f"http://{host}:{port}/ (open it in a browser)" if mode == "demo" else f"ws://{host}:{port}/"
     plural = "s" if workers != 1 else ""
-    return f"wsfast serve: {mode} on {where} ({wsfast.IMPLEMENTATION} kernels, {workers} worker{plural})"
+    extra = ""
+    if args.dashboard or mode == "demo":
+        extra += f"; dashboard on http://{host}:{port}/dashboard"
+    if args.metrics or args.dashboard or mode == "demo":
+        extra += f"; metrics on http://{host}:{port}/metrics"
+    return (f"wsfast serve: {mode} on {where} ({wsfast.IMPLEMENTATION} kernels, "
+            f"{workers} worker{plural}){extra}")
 
 
-async def _serve_one(handler: Any, host: str, port: int, mode: str, serve_kwargs: dict[str, Any]) -> None:
+async def _serve_one(handler: Any, args: argparse.Namespace, port: int, serve_kwargs: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
 
@@ -65,8 +91,8 @@ async def _serve_one(handler: Any, host: str, port: int, mode: str, serve_kwargs
             loop.add_signal_handler(sig, request_stop)
         except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
             pass
-    async with wsfast.serve(handler, host, port, **serve_kwargs) as server:
-        print(_banner(mode, host, server.port(), 1), flush=True)
+    async with wsfast.serve(handler, args.host, port, **serve_kwargs) as server:
+        print(_banner(args, server.port()), flush=True)
         await stop
         print("wsfast serve: shutting down", flush=True)
 
@@ -75,7 +101,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """Run ``wsfast serve`` (parsed ``args``) until SIGINT/SIGTERM; returns the exit status."""
     mode = args.mode
     port = args.port if args.port is not None else (8000 if mode == "demo" else 8765)
-    handler, serve_kwargs = _app(mode)
+    handler, serve_kwargs = _app(args)
     if args.no_compression:
         serve_kwargs["compression"] = None
     if args.max_size is not None:
@@ -91,11 +117,11 @@ def run_serve(args: argparse.Namespace) -> int:
             return 2
 
         def ready(bound_port: int) -> None:
-            print(_banner(mode, args.host, bound_port, args.workers), flush=True)
+            print(_banner(args, bound_port), flush=True)
 
         return run_workers(handler, args.workers, host=args.host, port=port, ready=ready,
                            loop="uvloop" if args.uvloop else "asyncio", **serve_kwargs)
-    main = _serve_one(handler, args.host, port, mode, serve_kwargs)
+    main = _serve_one(handler, args, port, serve_kwargs)
     try:
         if args.uvloop:
             import uvloop
