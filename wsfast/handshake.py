@@ -35,7 +35,6 @@ import binascii
 import hashlib
 import hmac
 import os
-from http import HTTPStatus
 from typing import Callable, Sequence
 
 from .exceptions import (
@@ -60,7 +59,7 @@ from .headers import (
     parse_subprotocols,
     parse_upgrade,
 )
-from .http11 import Request, RequestParser, Response, ResponseParser
+from .http11 import Request, RequestParser, Response, ResponseParser, reason_phrase
 from .limits import MAX_BODY, MAX_HANDSHAKE_SIZE, MAX_HEADER_LINE, MAX_HEADERS
 
 __all__ = [
@@ -129,13 +128,6 @@ def _parse_all(headers: Headers, name: str, parse: Callable[[str, str], list]) -
     for value in headers.get_all(name):
         items += parse(value, name)
     return items
-
-
-def _reason(status_code: int) -> str:
-    try:
-        return HTTPStatus(status_code).phrase
-    except ValueError:
-        return "Unknown"
 
 
 class _Handshake:
@@ -314,7 +306,7 @@ class ServerHandshake(_Handshake):
         response_headers.add("Content-Length", str(len(body)))
         if headers is not None:
             response_headers.update(headers)
-        return Response(status_code, _reason(status_code), response_headers, body)
+        return Response(status_code, reason_phrase(status_code, "Unknown"), response_headers, body)
 
     def error_response(self, exc: BaseException) -> Response:
         """Return the response for a failed handshake: the exception's ``status_code``

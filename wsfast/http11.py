@@ -21,6 +21,7 @@ After an error the parser is spent: every later ``feed`` raises the same error a
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from dataclasses import dataclass, field
 
 from .exceptions import HeadersTooLarge, InvalidMessage, InvalidState
@@ -35,6 +36,14 @@ _HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _STATUS_CODE = re.compile(rb"[1-9][0-9][0-9]")
 _BAD_TEXT = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
 _DIGITS = re.compile(rb"[0-9]++")
+
+
+def reason_phrase(status: int, default: str = "") -> str:
+    """The standard reason phrase of an HTTP status code (``default`` for an unknown code)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return default
 
 
 def _clip(line: bytes | bytearray, size: int = 80) -> str:

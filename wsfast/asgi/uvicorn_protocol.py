@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from http import HTTPStatus
 from typing import Any, Awaitable, Callable, MutableMapping
 from urllib.parse import unquote
 
@@ -35,7 +34,7 @@ from .. import limits
 from .._impl import load
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
-from ..http11 import Response
+from ..http11 import Response, reason_phrase
 from ..protocol import Side, State
 from ..extensions.compression import server_extensions
 from ..asyncio.connection import Connection
@@ -434,7 +433,7 @@ class WSFastProtocol(Connection):
             raise RuntimeError(f"invalid HTTP status code {status} in response")
         app_headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
         names = {n for n, _ in app_headers}
-        response = Response(status, _phrase(status))
+        response = Response(status, reason_phrase(status))
         for text_name, text_value in self._default_headers(names):
             response.headers.add(text_name, text_value)
         for raw_name, raw_value in app_headers:
@@ -469,10 +468,3 @@ def _address(info: Any) -> tuple[str, int] | None:
     if isinstance(info, (tuple, list)) and len(info) >= 2:
         return (str(info[0]), int(info[1]))
     return None
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""

@@ -61,12 +61,7 @@ class ServerConnection(Connection):
         handshake = self._handshake
         if self.request is not None or handshake is None:
             return  # a process_request hook is still deciding; reading is paused
-        try:
-            request = handshake.receive_data(data)
-        except InvalidHandshake as exc:
-            self.logger.info("%s: invalid opening handshake: %s", self, exc)
-            self._reject(handshake.error_response(exc))
-            return
+        request = self._handshake_step(handshake.receive_data, data, "invalid")
         if request is None:
             return
         self.request = request
@@ -111,15 +106,22 @@ class ServerConnection(Connection):
         else:
             self._accept(request)
 
+    def _handshake_step(self, step: Callable[[Any], Any], arg: Any, what: str) -> Any:
+        """``step(arg)``; when it raises InvalidHandshake, log it as ``what``, answer with the
+        error's response and return None."""
+        try:
+            return step(arg)
+        except InvalidHandshake as exc:
+            self.logger.info("%s: %s opening handshake: %s", self, what, exc)
+            self._reject(self._handshake.error_response(exc))  # type: ignore[union-attr]
+            return None
+
     def _accept(self, request: Request) -> None:
         handshake = self._handshake
         if handshake is None:
             return
-        try:
-            response = handshake.accept(request)
-        except InvalidHandshake as exc:
-            self.logger.info("%s: refused opening handshake: %s", self, exc)
-            self._reject(handshake.error_response(exc))
+        response = self._handshake_step(handshake.accept, request, "refused")
+        if response is None:
             return
         self.transport.write(response.serialize())  # type: ignore[union-attr]
         self._handshake = None  # its parser is no longer needed

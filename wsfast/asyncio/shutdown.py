@@ -1,4 +1,4 @@
-"""Objects to close when a worker process stops, held weakly.
+"""Stopping a process: objects to close when a worker stops (held weakly), and the signals.
 
 A Hub registers itself so that its broker flushes and disconnects: the integrations above
 register here, this layer imports none. ``registered_at_shutdown`` also lets a server's stats
@@ -6,8 +6,10 @@ find the Hubs' brokers.
 """
 from __future__ import annotations
 
+import asyncio
+import signal
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 _closables: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
@@ -31,3 +33,21 @@ async def aclose_at_shutdown() -> None:
     """Close every registered object (each worker calls this once its server has closed)."""
     for obj in list(_closables):
         await obj.aclose()
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop) -> tuple["asyncio.Future[None]", Callable[[], None]]:
+    """A future set on SIGINT or SIGTERM, and the function that sets it (call it to stop for
+    another reason). Where the loop cannot take signal handlers (Windows), Ctrl-C stays a
+    KeyboardInterrupt."""
+    stop: asyncio.Future[None] = loop.create_future()
+
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, request_stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return stop, request_stop

@@ -51,7 +51,7 @@ import time
 from typing import Any
 
 from .options import logger as _default_logger
-from .shutdown import aclose_at_shutdown, close_at_shutdown, forget_at_shutdown
+from .shutdown import aclose_at_shutdown, close_at_shutdown, forget_at_shutdown, stop_on_signals
 from .worker_metrics import serve_samples
 
 MIN_UPTIME = 1.0
@@ -318,14 +318,7 @@ async def _serve_until_stopped(slot: int, target: Any, listen: dict[str, Any],
 
     handler = resolve_target(target)
     loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-
-    def request_stop() -> None:
-        if not stop.done():
-            stop.set_result(None)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, request_stop)
+    stop, request_stop = stop_on_signals(loop)
     sock = listen.get("sock")
     if sock is not None:
         sock.setblocking(False)

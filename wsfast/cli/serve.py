@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from typing import Any
 
 import wsfast
+from ..asyncio.shutdown import stop_on_signals
 
 
 class Echo:
@@ -79,18 +79,7 @@ def _banner(args: argparse.Namespace, port: int) -> str:
 
 
 async def _serve_one(handler: Any, args: argparse.Namespace, port: int, serve_kwargs: dict[str, Any]) -> None:
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-
-    def request_stop() -> None:
-        if not stop.done():
-            stop.set_result(None)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, request_stop)
-        except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
-            pass
+    stop, _ = stop_on_signals(asyncio.get_running_loop())
     async with wsfast.serve(handler, args.host, port, **serve_kwargs) as server:
         print(_banner(args, server.port()), flush=True)
         await stop
