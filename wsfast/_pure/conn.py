@@ -48,7 +48,7 @@ class ConnectionCore:
         "transport", "_proto", "_parser", "_out", "_on_message", "_messages", "_recv_waiter",
         "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes",
         "_tcp_closing", "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
-        "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer", "_sock",
+        "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer", "_sock", "_fragmenting",
         "_opts", "_loop", "_callbacks", "_closed_exc", "_writing_paused", "_drain_waiters",
         "_pings", "_keepalive_sent", "_fragment_lock", "_deadline", "latency",
         "messages_in_text", "messages_in_binary", "bytes_in",
@@ -68,6 +68,9 @@ class ConnectionCore:
         self._out: Any = None  # the protocol's outgoing list, once open
         self._plain_send = False
         self._mask = False
+        # A fragmented message is being sent (set by the asyncio layer's fragmented send, as
+        # the protocol's own flag, which costs an attribute lookup to read).
+        self._fragmenting = False
         self._writer: Any = None  # writes several buffers at once (see _set_writer)
         self._sock: Any = None
         self._messages = _NO_MESSAGES
@@ -353,7 +356,7 @@ class ConnectionCore:
         if proto is None or proto.state is not _OPEN:
             raise self._closed_error()
         kind = type(message)
-        if (kind is bytes or kind is str) and self._plain_send and not proto._sending_fragments:
+        if (kind is bytes or kind is str) and self._plain_send and not self._fragmenting:
             append_parts(self._out, _BINARY if kind is bytes else _TEXT, message, True, 0, self._mask)
         else:
             # bytearray, memoryview, extensions, a fragmented message in progress and type

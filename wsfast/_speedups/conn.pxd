@@ -41,6 +41,7 @@ cdef class ConnectionCore:
     cdef bytearray _read_buffer
     cdef bint _plain_send
     cdef bint _mask
+    cdef public bint _fragmenting
     cdef object _writer
     cdef object _sock
     # the rest of the connection's state, read and written by the asyncio layer too

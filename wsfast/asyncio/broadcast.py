@@ -63,8 +63,8 @@ def broadcast(
             result.not_open += 1
             continue
         limit = conn._opts.write_limit
-        if transport.get_write_buffer_size() + conn._corked_bytes > limit or proto._sending_fragments:
-            if on_full == "close" and not proto._sending_fragments:
+        if transport.get_write_buffer_size() + conn._corked_bytes > limit or conn._fragmenting:
+            if on_full == "close" and not conn._fragmenting:
                 conn._fail_local(1013, "slow consumer")
                 result.closed += 1
             else:

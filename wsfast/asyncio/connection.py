@@ -197,6 +197,7 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             (proto.send_text if text else proto.send_binary)(data, fin)
         else:
             proto.send_continuation(data, fin)
+        self._fragmenting = not fin
         if fin:
             if text:
                 self.messages_out_text += 1
