@@ -31,12 +31,16 @@ class FakeTransport:
         self.closing = False
         self.eof = False
         self.reading = True
+        self.buffered = 0  # what get_write_buffer_size answers
 
     def is_closing(self) -> bool:
         return self.closing
 
     def write(self, data) -> None:
         self.writes.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
 
     def can_write_eof(self) -> bool:
         return True
@@ -67,7 +71,7 @@ class FakeWheel:
 
 
 OPTIONS = SimpleNamespace(logger=logging.getLogger("test_conn_core"), close_timeout=10.0,
-                          max_queue=16, ping_interval=None)
+                          max_queue=16, ping_interval=None, write_limit=1000)
 LOOP = SimpleNamespace(time=lambda: 100.0)
 
 
@@ -312,3 +316,31 @@ def test_counters_count_messages_and_wire_bytes(core, kernels, style):
     expected = (2, 2) if style == "echo" else (1, 2)
     assert (conn.messages_out_text, conn.messages_out_binary) == expected
     assert conn.bytes_out == sum(map(len, conn.transport.writes)) > 0
+
+
+@pytest.mark.parametrize("core,kernels", [(name, name) for name in twins.names()])
+def test_fan_out_queues_on_plain_server_connections_and_returns_the_rest(core, kernels):
+    """broadcast()'s per-recipient loop (compiled in the Cython build): which connections get
+    the frame corked, which are flushed now or next iteration, and what goes back. (A core
+    over the other twin's kernels frames through the protocol: broadcast's general path.)"""
+    fan_out = twins.load(core).conn.fan_out
+    plain, inside_read, full, fragmenting, closed = (make_conn(core, kernels) for _ in range(5))
+    client = make_conn(core, kernels, side=Side.CLIENT)
+    inside_read._corked = True
+    full.transport.buffered = 5000  # over write_limit (1000)
+    fragmenting._fragmenting = True
+    closed._proto.send_close(1000, "")
+    closed._flush()
+    tick = frame(2, b"tick")
+    sent, not_open, to_flush, over, others = fan_out(
+        [plain, inside_read, full, fragmenting, closed, client], tick)
+    assert (sent, not_open) == (2, 1)
+    assert to_flush == [plain] and plain._flush_scheduled and not inside_read._flush_scheduled
+    assert over == [full, fragmenting] and others == [client]
+    assert plain._out == [tick] and inside_read._out == [tick] and plain._corked_bytes == len(tick)
+    assert full._out == [] and client._out == []
+    # Over half the write limit corked: written at once, not left for the next iteration.
+    big = frame(2, b"x" * 600)
+    assert fan_out([plain], big)[:3] == (1, 0, [])
+    assert plain.transport.writes[-1] == tick + big and plain._out == [] and plain._corked_bytes == 0
+    assert fan_out([], tick) == (0, 0, [], None, None)

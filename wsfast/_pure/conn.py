@@ -49,6 +49,7 @@ class ConnectionCore:
         "_direct_recv", "_reading_paused", "_corked", "_flush_scheduled", "_corked_bytes",
         "_tcp_closing", "last_received", "unsent_bytes", "_wheel", "_clock", "_read_view",
         "_read_buffer", "_own_parser", "_plain_send", "_mask", "_writer", "_sock", "_fragmenting",
+        "_write_limit",
         "_opts", "_loop", "_callbacks", "_closed_exc", "_writing_paused", "_drain_waiters",
         "_pings", "_keepalive_sent", "_fragment_lock", "_deadline", "latency",
         "messages_in_text", "messages_in_binary", "bytes_in",
@@ -58,6 +59,7 @@ class ConnectionCore:
     def _init_core(self, options: Any, loop: Any, wheel: Any, callbacks: Any) -> None:
         """Set the core's fields; the subclass's ``__init__`` calls this first."""
         self._opts = options
+        self._write_limit = options.write_limit
         self._loop = loop
         self._callbacks = callbacks
         self._on_message = getattr(callbacks, "on_message", None) if callbacks is not None else None
@@ -501,3 +503,53 @@ class ConnectionCore:
             return InvalidState("the connection is not open yet")
         sent = proto.close_sent[0] if proto.close_sent is not None else None
         return closed_exception(proto.close_code, proto.close_reason, sent)
+
+
+def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, Any]:
+    """The per-recipient loop of ``asyncio.broadcast``: queue ``frame`` on every open server
+    connection that frames plainly (no extension) and keeps up, in one pass.
+
+    Returns ``(sent, not_open, to_flush, full, others)``: ``to_flush`` the connections to
+    write in the next loop iteration (``TimerWheel.flush_soon``; the others were flushed now
+    or are inside their own read, which flushes), ``full`` the connections over their write
+    limit or in a fragmented send (None when there are none), ``others`` the open ones that
+    need broadcast's general path: client side (masked frames) or extensions (None if none).
+    The frame is corked: it joins the connection's pending output, so a burst of broadcasts
+    leaves in one write per connection; a burst over half the write limit is written now, so
+    a reader that keeps up never sees its corked bytes count against it.
+    """
+    sent = 0
+    not_open = 0
+    size = len(frame)
+    to_flush: list[Any] = []
+    full = None
+    others = None
+    for conn in connections:
+        proto = conn._proto
+        transport = conn.transport
+        if proto is None or transport is None or proto.state is not _OPEN or transport.is_closing():
+            not_open += 1
+            continue
+        if conn._mask or not conn._plain_send:
+            if others is None:
+                others = []
+            others.append(conn)
+            continue
+        limit = conn._write_limit
+        if conn._fragmenting or transport.get_write_buffer_size() + conn._corked_bytes > limit:
+            if full is None:
+                full = []
+            full.append(conn)
+            continue
+        conn._out.append(frame)
+        corked = conn._corked_bytes + size
+        conn._corked_bytes = corked
+        sent += 1
+        if conn._corked:
+            continue  # inside its own read: flushed when that returns
+        if corked > limit >> 1:
+            conn._write_out()
+        elif not conn._flush_scheduled:
+            conn._flush_scheduled = True
+            to_flush.append(conn)
+    return sent, not_open, to_flush, full, others

@@ -42,6 +42,7 @@ cdef class ConnectionCore:
     cdef bint _plain_send
     cdef bint _mask
     cdef public bint _fragmenting
+    cdef public Py_ssize_t _write_limit
     cdef object _writer
     cdef object _sock
     # the rest of the connection's state, read and written by the asyncio layer too
@@ -73,3 +74,8 @@ cdef class ConnectionCore:
     cdef _deliver(self, list items, bint slow)
     @cython.final
     cdef _write_out(self)
+
+
+@cython.locals(conn=ConnectionCore, sent=Py_ssize_t, not_open=Py_ssize_t, size=Py_ssize_t,
+               limit=Py_ssize_t, corked=Py_ssize_t, to_flush=list)
+cpdef tuple fan_out(object connections, bytes frame)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..wire import OP_BINARY, OP_TEXT
-from ..wire import State
 from .. import _impl
 from .stats import DeliveryCounters, broadcasts, loop_traffic
 
@@ -50,53 +49,23 @@ def broadcast(
     text = isinstance(message, str)
     opcode = OP_TEXT if text else OP_BINARY
     frame = _impl.builder.encode_frame(opcode, message)
-    size = len(frame)
-    shared: dict[Any, bytes] = {}
-    result = BroadcastResult()
-    to_flush = []
-    wheel = None
+    # The plain server connections, in compiled code where built (the connection core's
+    # fan_out); what is left comes back here.
+    sent, not_open, to_flush, full, others = _impl.conn.fan_out(connections, frame)
+    result = BroadcastResult(sent=sent, not_open=not_open)
     to_clients = 0
-    for conn in connections:
-        proto = conn._proto
-        transport = conn.transport
-        if proto is None or proto.state is not State.OPEN or transport is None or transport.is_closing():
-            result.not_open += 1
-            continue
-        limit = conn._opts.write_limit
-        if transport.get_write_buffer_size() + conn._corked_bytes > limit or conn._fragmenting:
-            if on_full == "close" and not conn._fragmenting:
-                conn._fail_local(1013, "slow consumer")
-                result.closed += 1
-            else:
-                result.skipped += 1
-                conn.skipped_messages += 1
-            continue
-        if proto.client:
-            conn.send_nowait(message)  # counted by the connection itself
-            result.sent += 1
-            to_clients += 1
-            continue
-        if proto.extensions:
-            data = _compressed_frame(proto, opcode, message, shared)
+    if others is not None:
+        full = full or []
+        to_clients = _general_path(others, message, opcode, result, to_flush, full)
+    for conn in full or ():
+        if on_full == "close" and not conn._fragmenting:
+            conn._fail_local(1013, "slow consumer")
+            result.closed += 1
         else:
-            data = frame
-        # Corked: the frame joins the connection's pending output, written in one call per
-        # connection at the end of this loop iteration (broadcasts in a burst coalesce).
-        proto._out.append(data)
-        corked = conn._corked_bytes = conn._corked_bytes + (size if data is frame else len(data))
-        result.sent += 1
-        if conn._corked:
-            continue  # inside its own data_received: flushed when that returns
-        if corked > limit >> 1:
-            # A burst over half the write limit goes to the socket now: a reader that keeps
-            # up never sees its corked bytes count against it.
-            conn._flush()
-        elif not conn._flush_scheduled:
-            conn._flush_scheduled = True
-            to_flush.append(conn)
-            wheel = conn._wheel
-    if wheel is not None:
-        wheel.flush_soon(to_flush)
+            result.skipped += 1
+            conn.skipped_messages += 1
+    if to_flush:
+        to_flush[0]._wheel.flush_soon(to_flush)
     counters.add(result)
     queued = result.sent - to_clients
     if queued:
@@ -108,6 +77,37 @@ def broadcast(
         else:
             traffic.broadcast_binary += queued
     return result
+
+
+def _general_path(conns: list[Any], message: Any, opcode: int, result: BroadcastResult,
+                  to_flush: list[Any], full: list[Any]) -> int:
+    """Client-side connections (``send_nowait``: masked frames) and server connections with
+    extensions (compressed, once for all that can share it); those over their write limit go
+    to ``full``. Returns how many were clients."""
+    shared: dict[Any, bytes] = {}
+    to_clients = 0
+    for conn in conns:
+        proto = conn._proto
+        limit = conn._opts.write_limit
+        if conn.transport.get_write_buffer_size() + conn._corked_bytes > limit or conn._fragmenting:
+            full.append(conn)
+            continue
+        result.sent += 1
+        if proto.client:
+            conn.send_nowait(message)  # counted by the connection itself
+            to_clients += 1
+            continue
+        data = _compressed_frame(proto, opcode, message, shared)
+        proto._out.append(data)
+        corked = conn._corked_bytes = conn._corked_bytes + len(data)
+        if conn._corked:
+            continue
+        if corked > limit >> 1:
+            conn._flush()
+        elif not conn._flush_scheduled:
+            conn._flush_scheduled = True
+            to_flush.append(conn)
+    return to_clients
 
 
 def _compressed_frame(proto: Any, opcode: int, message: Any, shared: dict[Any, bytes]) -> bytes:
