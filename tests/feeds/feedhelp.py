@@ -42,6 +42,8 @@ class Follower:
         self.connections = 0
         self.options = {"backoff": wsfast.Backoff(initial=0.05, max_delay=0.5)} | connect_options
         self.task: asyncio.Task | None = None
+        self.gate = asyncio.Event()  # cleared: the follower stops reading (its peer backs up)
+        self.gate.set()
 
     def start(self) -> "Follower":
         self.task = asyncio.ensure_future(self._run())
@@ -53,6 +55,7 @@ class Follower:
             self.connections += 1
             try:
                 async for message in ws:
+                    await self.gate.wait()
                     event = self.feed.receive(message)
                     self.events.append(event)
                     if isinstance(event, Publication):
