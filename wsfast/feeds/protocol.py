@@ -72,7 +72,7 @@ def parse_request(message: str) -> Request:
     if action == "unsubscribe":
         return Request(action, topic)
     if action != "subscribe":
-        raise BadRequest(f"unknown action {str(action)[:32]!r}", topic)
+        raise BadRequest("unknown action (subscribe or unsubscribe)", topic)
     epoch, offset, last = obj.get("epoch"), obj.get("offset"), obj.get("last", False)
     if (epoch is None) != (offset is None):
         raise BadRequest("epoch and offset come together", topic)
