@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 from ..brokers.envelope import Envelope, JsonEnvelope, Publication
-from .protocol import is_control, subscribe_message
+from .protocol import HISTORY_UNAVAILABLE, is_control, subscribe_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +66,13 @@ class Subscriptions:
     ``(epoch, offset)`` of the last publication passed on, or None before the first answer).
 
     ``last``: ask for a topic's last publication when nothing can be recovered.
+    ``retry_after``: seconds before asking again when the server's history is unavailable.
     ``counts``: publications passed on, duplicates and gaps seen, resets (recovery refused).
     """
 
     def __init__(self, topics: Iterable[str] = (), *, last: bool = False,
-                 envelope: Envelope | None = None) -> None:
+                 envelope: Envelope | None = None, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
         self.positions: dict[str, tuple[str, int] | None] = {topic: None for topic in topics}
         self.last = last
         self.envelope: Envelope = envelope if envelope is not None else JsonEnvelope()
@@ -116,18 +118,28 @@ class Subscriptions:
         self.counts["publications"] += 1
         return pub
 
-    def _refetch(self, topic: str) -> None:
+    def _refetch(self, topic: str, delay: float = 0.0) -> None:
         if topic in self._refetching or self._ws is None:
             return
         self._refetching.add(topic)
-        asyncio.ensure_future(self._subscribe(self._ws, topic)).add_done_callback(
+        asyncio.ensure_future(self._subscribe_later(self._ws, topic, delay)).add_done_callback(
             lambda t: t.cancelled() or t.exception())
+
+    async def _subscribe_later(self, ws: Any, topic: str, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        if ws is self._ws and not ws.closed:
+            await self._subscribe(ws, topic)
 
     def _control(self, obj: Any) -> Event | None:
         kind = obj.get("feed") if isinstance(obj, dict) else None
         if kind == "error":
             self.counts["errors"] += 1
-            return FeedError(obj.get("topic"), str(obj.get("error")))
+            error = FeedError(obj.get("topic"), str(obj.get("error")))
+            if error.error == HISTORY_UNAVAILABLE and error.topic in self.positions:
+                self._refetching.discard(error.topic)
+                self._refetch(error.topic, self.retry_after)
+            return error
         if kind != "subscribed":
             return None
         event = Subscribed(obj["topic"], bool(obj["recovered"]), obj.get("reason"), obj["epoch"],

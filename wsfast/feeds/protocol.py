@@ -15,7 +15,8 @@ Server to client::
      "epoch": "9f2c41d07a3be815", "offset": 57, "replayed": 16}
     {"feed": "error", "topic": "prices", "error": "malformed epoch"}
 
-``subscribed`` comes before the replayed publications; ``offset`` is the topic's last
+An ``error`` with ``"history unavailable"`` (the broker cannot read it now) asks the client to
+subscribe again after a while; any other error is final. ``subscribed`` comes before the replayed publications; ``offset`` is the topic's last
 publication when the history was read (the client's position when nothing was recovered).
 Publications themselves travel in the envelope (``wsfast.brokers.envelope``).
 """
@@ -30,6 +31,7 @@ from ..brokers.history import MAX_OFFSET
 from ..brokers.recovery import Recovery
 
 PREFIX = '{"feed":'
+HISTORY_UNAVAILABLE = "history unavailable"  #: the error after which a client asks again later
 MAX_TOPIC = 256
 _EPOCH = re.compile(r"[0-9A-Za-z_-]{1,64}\Z")
 

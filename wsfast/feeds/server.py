@@ -14,7 +14,8 @@ connection: at most ``max_inflight`` at once and ``max_requests`` per ``window``
 beyond that, and for every malformed request, the client gets an ``error`` message and the
 refusal is counted (``stats()``); nothing a client sends makes the server replay more than the
 Hub's ``max_replay`` publications per request, sent at the pace of the connection's
-``write_limit``.
+``write_limit``. When the broker cannot read the history (Redis unreachable) the client gets
+``error: "history unavailable"`` and subscribes again later.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any, Callable
 from ..brokers.hub import Hub
 from ..brokers.recovery import RecoveryOverrun
 from ..exceptions import ConnectionClosed
-from .protocol import BadRequest, Request, error_message, is_control, parse_request, subscribed_message
+from .protocol import HISTORY_UNAVAILABLE, BadRequest, Request, error_message, is_control, parse_request, subscribed_message
 
 logger = logging.getLogger("wsfast")
 
@@ -125,3 +126,9 @@ class Feeds:
             )
         except (ConnectionClosed, RecoveryOverrun):
             self.counts["dropped while subscribing"] += 1
+        except (ConnectionError, asyncio.TimeoutError) as exc:
+            # The broker cannot read the history now (Redis down): the client retries.
+            self.counts["refused: history unavailable"] += 1
+            logger.warning("feed subscription to %r: history unavailable (%s)", request.topic, exc)
+            if not ws.closed:
+                await ws.send(error_message(HISTORY_UNAVAILABLE, request.topic))

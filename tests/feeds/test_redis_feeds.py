@@ -1,0 +1,168 @@
+"""Feeds on RedisBroker with a real redis-server: offsets agree across processes publishing
+on one topic, a reset client recovers with no gap or duplicate, a Redis that lost its data
+changes the epoch, an overflowed history is said so, the last value comes on subscribe."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+import redis.asyncio as aioredis
+
+import wsfast
+from wsfast.brokers.history import History
+from wsfast.brokers.recovery import EPOCH_CHANGED, OVERFLOWED
+from wsfast.brokers.redis import RedisBroker
+from wsfast.feeds import Feeds
+
+from feedhelp import Follower, check_sequence, feed_handler, reset
+from waiting import wait_for, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WSFAST_HOME = os.path.dirname(os.path.dirname(os.path.abspath(wsfast.__file__)))
+
+
+class FeedProcess:
+    """``feed_server.py`` as a subprocess."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc, self.port = proc, port
+        self.uri = f"ws://127.0.0.1:{port}/"
+
+    @classmethod
+    async def start(cls, tmp_path, name: str, redis_url: str, *extra: str) -> "FeedProcess":
+        port_file = str(tmp_path / f"{name}.port")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([WSFAST_HOME, os.environ.get("PYTHONPATH", "")]))
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, os.path.join(HERE, "feed_server.py"), "--redis", redis_url,
+                "--port-file", port_file, *extra, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
+        await wait_until(lambda: os.path.exists(port_file) or proc.returncode is not None,
+                         f"{name} to listen", timeout=60)
+        assert proc.returncode is None, (tmp_path / f"{name}.log").read_text()
+        with open(port_file) as f:
+            return cls(proc, int(f.read()))
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+
+
+@pytest.mark.hang_deadline(180)
+async def test_three_processes_two_publishers_reset_clients_recover_everything(redis, tmp_path):
+    processes = []
+    followers = []
+    try:
+        a = await FeedProcess.start(tmp_path, "a", redis.url, "--publish", "300", "--tag", "a")
+        b = await FeedProcess.start(tmp_path, "b", redis.url, "--publish", "300", "--tag", "b")
+        c = await FeedProcess.start(tmp_path, "c", redis.url)
+        processes = [a, b, c]
+        on_c = Follower(c.uri, ["ticks"]).start()
+        on_a = Follower(a.uri, ["ticks"]).start()
+        followers = [on_c, on_a]
+        for follower in followers:
+            await wait_until(lambda: follower.answers, "the first subscription")
+        for publisher in (a, b):
+            publisher.proc.stdin.write(b"go\n")
+            await publisher.proc.stdin.drain()
+        for drop in range(3):
+            seen = len(on_c.received["ticks"])
+            await wait_until(lambda: len(on_c.received["ticks"]) >= seen + 40, "publications")
+            await wait_until(lambda: on_c.ws is not None and not on_c.ws.closed, "connected")
+            reset(on_c.ws)
+            if drop == 1:
+                reset(on_a.ws)
+            await wait_until(lambda: on_c.connections == drop + 2, "the reconnection")
+        done = [await wait_for(p.proc.stdout.readline(), "the publisher to finish", timeout=120)
+                for p in (a, b)]
+        assert all(line.startswith(b"DONE ") for line in done), done
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            entries = await client.xrange("wsfast:history:ticks")
+        finally:
+            await client.aclose()
+        truth = {int(i.split(b"-")[0]): f[b"d"].decode() for i, f in entries}
+        top = max(truth)
+        assert top == 600 and sorted(truth) == list(range(1, 601))
+        for follower in followers:
+            await wait_until(lambda: follower.offsets("ticks")[-1:] == [top], "the last publication", timeout=60)
+            check_sequence(follower.received["ticks"], 1, top, truth.__getitem__)
+            assert all(answer.recovered for answer in follower.answers[1:]), follower.answers
+            assert follower.feed.counts["duplicates"] == 0 and follower.feed.counts["gaps"] == 0
+        # Each publisher's messages in the order it published them.
+        for tag in "ab":
+            numbers = [int(p.data.split(":")[1]) for p in on_c.received["ticks"] if p.data.startswith(tag)]
+            assert numbers == list(range(1, 301))
+        assert on_c.connections == 4 and on_a.connections == 2
+    finally:
+        for follower in followers:
+            await follower.stop()
+        for process in processes:
+            await process.stop()
+
+
+async def _feed_server(hub):
+    return wsfast.serve(feed_handler(Feeds(hub)), "127.0.0.1", 0)
+
+
+async def test_redis_losing_its_data_changes_the_epoch(redis):
+    broker = RedisBroker(redis.url, backoff_initial=0.05, backoff_max=0.2)
+    hub = wsfast.Hub(broker, history=History(size=1000))
+    try:
+        async with await _feed_server(hub) as server:
+            follower = Follower(f"ws://127.0.0.1:{server.port()}/", ["t"]).start()
+            await wait_until(lambda: follower.answers, "subscribed")
+            first_epoch = follower.answers[0].epoch
+            for i in range(10):
+                await wait_for(hub.publish("t", f"m{i}"), "an offset")
+            await wait_until(lambda: len(follower.received["t"]) == 10, "ten publications")
+            outages = broker.outages
+            redis.stop()
+            redis.start()  # no persistence: everything is gone
+            await wait_until(lambda: broker.outages > outages and broker.status == "connected",
+                             "the broker to reconnect")
+            reset(follower.ws)
+            await wait_until(lambda: len(follower.answers) == 2, "the answer after the reconnect")
+            answer = follower.answers[1]
+            assert (answer.recovered, answer.reason) == (False, EPOCH_CHANGED)
+            assert answer.epoch != first_epoch and answer.offset == 0
+            assert await wait_for(hub.publish("t", "after"), "an offset") == 1
+            await wait_until(lambda: len(follower.received["t"]) == 11, "the new epoch's first")
+            assert follower.received["t"][-1].epoch == answer.epoch
+            assert follower.feed.counts["resets"] == 1
+            await follower.stop()
+    finally:
+        await hub.aclose()
+
+
+async def test_redis_history_overflow_and_last_value(redis):
+    broker = RedisBroker(redis.url)
+    hub = wsfast.Hub(broker, history=History(size=5))
+    try:
+        await broker.wait_connected(timeout=30)
+        offsets = [await wait_for(hub.publish("t", f"m{i}"), "an offset") for i in range(1, 21)]
+        assert offsets == list(range(1, 21))
+        async with await _feed_server(hub) as server:
+            uri = f"ws://127.0.0.1:{server.port()}/"
+            follower = Follower(uri, ["t"], last=True).start()
+            await wait_until(lambda: follower.received["t"], "the last value")
+            assert [(p.offset, p.data) for p in follower.received["t"]] == [(20, "m20")]
+            epoch = follower.answers[0].epoch
+            await follower.stop()
+            late = Follower(uri, ["t"])
+            late.feed.add("t", epoch, 10)  # 11..15 are no longer kept
+            late.start()
+            await wait_until(lambda: late.answers, "the answer")
+            assert (late.answers[0].recovered, late.answers[0].reason) == (False, OVERFLOWED)
+            recovering = Follower(uri, ["t"])
+            recovering.feed.add("t", epoch, 16)
+            recovering.start()
+            await wait_until(lambda: len(recovering.received["t"]) == 4, "the four missed")
+            assert recovering.offsets("t") == [17, 18, 19, 20] and recovering.answers[0].recovered
+            for follower in (late, recovering):
+                await follower.stop()
+    finally:
+        await hub.aclose()
