@@ -31,7 +31,7 @@ SANS_IO_CORE = {
     "wsfast.uri", "wsfast._impl",
 }
 SANS_IO_FORBIDDEN = ("asyncio", "socket", "ssl", "selectors")
-INTEGRATIONS = ("wsfast.brokers", "wsfast.asgi", "wsfast.cli", "wsfast.rpc")
+INTEGRATIONS = ("wsfast.brokers", "wsfast.asgi", "wsfast.cli", "wsfast.feeds", "wsfast.rpc")
 
 
 def module_name(path: Path) -> str:

@@ -166,3 +166,39 @@ async def test_redis_history_overflow_and_last_value(redis):
                 await follower.stop()
     finally:
         await hub.aclose()
+
+
+async def test_a_mass_reconnect_reads_each_stream_once_per_batch(redis):
+    broker = RedisBroker(redis.url)
+    hub = wsfast.Hub(broker, history=History(size=1000))
+    try:
+        await broker.wait_connected(timeout=30)
+        for topic in ("x", "y"):
+            for i in range(1, 201):
+                await wait_for(hub.publish(topic, f"{topic}{i}"), "an offset")
+        epoch = (await broker.read_history("x", 0, 1, hub.history_of("x"))).epoch
+        reads_before, requests_before = broker.history_reads.reads, broker.history_reads.requests
+        async with await _feed_server(hub) as server:
+            followers = []
+            for n in range(60):
+                topic = "xy"[n % 2]
+                follower = Follower(f"ws://127.0.0.1:{server.port()}/", [topic])
+                follower.feed.add(topic, epoch if topic == "x" else "0", 100 + n)
+                followers.append(follower)
+            for follower in followers:
+                follower.start()
+            for n, follower in enumerate(followers):
+                topic = "xy"[n % 2]
+                await wait_until(lambda: follower.answers, "an answer")
+                if topic == "x":
+                    await wait_until(lambda: follower.offsets("x")[-1:] == [200], "the missed ones")
+                    assert follower.offsets("x") == list(range(101 + n, 201))
+                else:  # "y" has its own epoch: not recovered, but read in the same batches
+                    assert follower.answers[0].reason == EPOCH_CHANGED
+            for follower in followers:
+                await follower.stop()
+        reads = broker.history_reads.reads - reads_before
+        assert broker.history_reads.requests - requests_before == 60
+        assert reads < 30, f"{reads} reads for 60 recovering subscribers on 2 topics"
+    finally:
+        await hub.aclose()
