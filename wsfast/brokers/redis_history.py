@@ -123,56 +123,69 @@ class _Batch:
     __slots__ = ("after", "upto", "future")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.after: int | None = None  # the lowest offset asked after
-        self.upto = 0  # the highest offset any request may take
+        self.after: int | None = None  # the lowest offset asked after (None: last values)
+        self.upto = 0  # the highest offset any request may take (last values: the most asked)
         self.future: asyncio.Future = loop.create_future()
 
 
 class HistoryReads:
-    """Reads of topic histories, one in flight per topic, the requests made meanwhile served
-    together by the next one. ``read(topic, after, count, policy)`` runs ``READ_SCRIPT``
-    through ``run(topic, first, count, policy)`` (``first``: the first offset wanted, None for
-    the last ``count``); ``reads`` counts the reads issued and
-    ``requests`` the requests served."""
+    """Reads of topic histories, one in flight per topic (and kind: after an offset, or the
+    last values), the requests made meanwhile served together by the next one; at most
+    ``concurrency`` reads in flight in all (each holds a Redis connection).
+    ``read(topic, after, count, policy)`` runs ``READ_SCRIPT`` through ``run(topic, first,
+    count, policy)`` (``first``: the first offset wanted, None for the last ``count``);
+    ``reads`` counts the reads issued and ``requests`` the requests served."""
 
-    def __init__(self, run: Callable[[str, int | None, int, History], Awaitable[HistoryRead]]) -> None:
+    def __init__(self, run: Callable[[str, int | None, int, History], Awaitable[HistoryRead]],
+                 concurrency: int = 16) -> None:
         self._run = run
-        self._inflight: dict[str, asyncio.Future] = {}
-        self._next: dict[str, _Batch] = {}
+        self._inflight: dict[tuple[str, bool], asyncio.Future] = {}
+        self._next: dict[tuple[str, bool], _Batch] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self.concurrency = concurrency
         self.reads = 0
         self.requests = 0
 
     async def read(self, topic: str, after: int | None, count: int, policy: History) -> HistoryRead:
         self.requests += 1
-        if after is None:  # the last values: rare (one per subscribe with last), not batched
-            self.reads += 1
-            return await self._run(topic, None, count, policy)
-        batch = self._next.get(topic)
+        key = (topic, after is None)
+        batch = self._next.get(key)
         if batch is None:
-            batch = self._next[topic] = _Batch(asyncio.get_running_loop())
-            asyncio.ensure_future(self._start(topic, batch, policy))
-        batch.after = after if batch.after is None else min(batch.after, after)
-        batch.upto = max(batch.upto, after + count)
+            batch = self._next[key] = _Batch(asyncio.get_running_loop())
+            asyncio.ensure_future(self._start(key, batch, policy))
+        if after is None:
+            batch.upto = max(batch.upto, count)
+        else:
+            batch.after = after if batch.after is None else min(batch.after, after)
+            batch.upto = max(batch.upto, after + count)
         whole: HistoryRead = await asyncio.shield(batch.future)
-        # This request's part of the batch: the entries after its own offset, up to its count.
-        start = max(0, after + 1 - whole.first) if whole.entries else 0
-        return HistoryRead(whole.epoch, whole.top, whole.first, whole.entries[start:start + count])
+        if after is None:
+            part = whole.entries[-count:]
+        else:  # this request's part: the entries after its own offset, up to its count
+            start = max(0, after + 1 - whole.first) if whole.entries else 0
+            part = whole.entries[start:start + count]
+        return HistoryRead(whole.epoch, whole.top, whole.first, part)
 
-    async def _start(self, topic: str, batch: _Batch, policy: History) -> None:
-        previous = self._inflight.get(topic)
+    async def _start(self, key: tuple[str, bool], batch: _Batch, policy: History) -> None:
+        previous = self._inflight.get(key)
         if previous is not None:
             await asyncio.wait([previous])
-        del self._next[topic]  # later requests form the batch after this one
-        self._inflight[topic] = batch.future
-        assert batch.after is not None
-        # The history never keeps more than policy.size: a bigger count reads nothing more.
-        count = min(policy.size, batch.upto - batch.after)
-        self.reads += 1
-        try:
-            batch.future.set_result(await self._run(topic, batch.after + 1, count, policy))
-        except BaseException as exc:  # noqa: BLE001 - handed to every request of the batch
-            batch.future.set_exception(exc)
-            batch.future.exception()  # retrieved here: each waiting request raises it
-        finally:
-            if self._inflight.get(topic) is batch.future:
-                del self._inflight[topic]
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            del self._next[key]  # later requests form the batch after this one
+            self._inflight[key] = batch.future
+            if batch.after is None:
+                first, count = None, batch.upto
+            else:
+                # The history never keeps more than policy.size: a bigger count reads no more.
+                first, count = batch.after + 1, min(policy.size, batch.upto - batch.after)
+            self.reads += 1
+            try:
+                batch.future.set_result(await self._run(key[0], first, count, policy))
+            except BaseException as exc:  # noqa: BLE001 - handed to every request of the batch
+                batch.future.set_exception(exc)
+                batch.future.exception()  # retrieved here: each waiting request raises it
+            finally:
+                if self._inflight.get(key) is batch.future:
+                    del self._inflight[key]
