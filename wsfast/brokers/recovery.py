@@ -34,6 +34,9 @@ AHEAD = "offset ahead of history"      #: an offset this topic never reached
 FELL_BEHIND = "could not keep up"      #: live publications outran the replay
 
 
+CHUNK = 64  # replayed publications per write
+ENCODED_CACHE = 100_000  # encoded publications kept for concurrent recoveries
+
 @dataclass(slots=True)
 class Recovery:
     """What joining ``topic`` did: ``recovered`` (every missed publication is being replayed)
@@ -63,6 +66,17 @@ class Recoverer:
         # topic -> {connection: publications delivered since it started recovering}
         self.pending: dict[str, dict[Any, collections.deque]] = {}
         self.counts: collections.Counter[str] = collections.Counter()
+        # Publications as encoded for the wire, shared by the subscribers recovering at once.
+        self._cache: dict[tuple[str, str, int], str | bytes] = {}
+
+    def _encoded(self, topic: str, epoch: str, offset: int, data: str | bytes) -> str | bytes:
+        key = (topic, epoch, offset)
+        message = self._cache.get(key)
+        if message is None:
+            if len(self._cache) >= ENCODED_CACHE:
+                self._cache.clear()
+            message = self._cache[key] = self.hub.envelope.encode(topic, epoch, offset, data)
+        return message
 
     def stats(self) -> dict[str, int]:
         return dict(self.counts) | {"in_progress": sum(len(p) for p in self.pending.values())}
@@ -130,21 +144,25 @@ class Recoverer:
                 await _maybe_await(announce(result))
             sent = offset if recovered else read.top
             assert sent is not None
-            encode = hub.envelope.encode
-            for entry_offset, data, _ in entries:
-                await conn.send(encode(topic, read.epoch, entry_offset, data))
+            encoded = self._encoded
+            for start in range(0, len(entries), CHUNK):
+                await send_in_order(conn, [encoded(topic, read.epoch, entry_offset, data)
+                                           for entry_offset, data, _ in entries[start:start + CHUNK]])
             self.counts["replayed"] += len(entries)
             if entries:
                 sent = max(sent, entries[-1][0])
             while pending:
                 if len(pending) >= self.max_pending:
                     raise RecoveryOverrun(topic)
-                pub_epoch, pub_offset, data = pending.popleft()
-                if pub_offset <= sent and pub_epoch == read.epoch:
-                    self.counts["duplicates skipped"] += 1
-                    continue
-                await conn.send(encode(topic, pub_epoch, pub_offset, data))
-                sent = pub_offset
+                chunk = []
+                while pending and len(chunk) < CHUNK:
+                    pub_epoch, pub_offset, data = pending.popleft()
+                    if pub_offset <= sent and pub_epoch == read.epoch:
+                        self.counts["duplicates skipped"] += 1
+                        continue
+                    chunk.append(encoded(topic, pub_epoch, pub_offset, data))
+                    sent = pub_offset
+                await send_in_order(conn, chunk)
             # No await from the empty check to here: the next publication goes to it live.
             del waiting[conn]
             hub._add_live(conn, topic)
@@ -160,6 +178,27 @@ class Recoverer:
                 hub._member_removed(topic)
             if not waiting:
                 self.pending.pop(topic, None)
+
+
+async def send_in_order(conn: Any, messages: list[Any]) -> None:
+    """Send ``messages`` to ``conn`` in one write, then wait while its write buffer is over
+    its ``write_limit``; anything without the connection's cork is sent one ``send`` each."""
+    if not messages:
+        return
+    if not hasattr(conn, "_corked") or conn._corked:
+        for message in messages:
+            await conn.send(message)
+        return
+    # Corked as during a received batch: the frames leave in one write, not one per message.
+    conn._corked = True
+    try:
+        for message in messages:
+            conn.send_nowait(message)
+    finally:
+        conn._corked = False
+    conn._flush()
+    if conn._writing_paused:
+        await conn.drain()
 
 
 async def _maybe_await(value: Any) -> Any:
