@@ -8,7 +8,7 @@ envelopes it sees and subscribes again from there on every reconnect::
                 event = feed.receive(message)
                 if isinstance(event, Publication):
                     ...                  # in order, no gap, no duplicate
-                elif isinstance(event, Subscribed) and not event.recovered:
+                elif isinstance(event, Subscribed) and event.lost:
                     ...                  # missed publications are gone: fetch a snapshot
         except wsfast.ConnectionClosed:
             continue
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 from ..brokers.envelope import Envelope, JsonEnvelope, Publication
+from ..brokers.recovery import NOT_ASKED
 from .protocol import HISTORY_UNAVAILABLE, is_control, subscribe_message
 
 
@@ -39,6 +40,11 @@ class Subscribed:
     epoch: str
     offset: int
     replayed: int
+
+    @property
+    def lost(self) -> bool:
+        """Publications were missed and cannot be replayed (a resume that failed)."""
+        return not self.recovered and self.reason != NOT_ASKED
 
 
 @dataclass(frozen=True, slots=True)
