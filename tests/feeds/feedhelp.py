@@ -29,11 +29,16 @@ def reset(ws: Any) -> None:
 
 
 class Follower:
-    """A client following ``topics`` across reconnects; ``received[topic]`` lists every
+    """A client following ``topics`` (from ``position`` if given) across reconnects;
+    ``received[topic]`` lists every
     publication passed on, ``answers`` every ``Subscribed``, ``events`` everything."""
 
-    def __init__(self, uri: str, topics: list[str], *, last: bool = False, **connect_options: Any) -> None:
+    def __init__(self, uri: str, topics: list[str], *, last: bool = False,
+                 position: tuple[str, int] | None = None, **connect_options: Any) -> None:
         self.feed = Subscriptions(topics, last=last)
+        if position is not None:  # resume every topic from there
+            for topic in topics:
+                self.feed.add(topic, *position)
         self.uri = uri
         self.received: dict[str, list[Publication]] = {t: [] for t in topics}
         self.answers: list[Subscribed] = []

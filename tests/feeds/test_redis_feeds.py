@@ -4,6 +4,7 @@ changes the epoch, an overflowed history is said so, the last value comes on sub
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 
@@ -108,16 +109,31 @@ async def _feed_server(hub):
     return wsfast.serve(feed_handler(Feeds(hub)), "127.0.0.1", 0)
 
 
-async def test_redis_losing_its_data_changes_the_epoch(redis):
-    broker = RedisBroker(redis.url, backoff_initial=0.05, backoff_max=0.2)
-    hub = wsfast.Hub(broker, history=History(size=1000))
+@contextlib.asynccontextmanager
+async def redis_hub(url, size, **options):
+    """A Hub keeping ``size`` publications per topic in Redis, connected."""
+    broker = RedisBroker(url, **options)
+    hub = wsfast.Hub(broker, history=History(size=size))
     try:
+        await broker.wait_connected(timeout=30)
+        yield hub
+    finally:
+        await hub.aclose()
+
+
+async def publish(hub, topic, payloads):
+    """Publish each payload, waiting for its offset; returns the offsets."""
+    return [await wait_for(hub.publish(topic, p), "an offset") for p in payloads]
+
+
+async def test_redis_losing_its_data_changes_the_epoch(redis):
+    async with redis_hub(redis.url, 1000, backoff_initial=0.05, backoff_max=0.2) as hub:
+        broker = hub.broker
         async with await _feed_server(hub) as server:
             follower = Follower(f"ws://127.0.0.1:{server.port()}/", ["t"]).start()
             await wait_until(lambda: follower.answers, "subscribed")
             first_epoch = follower.answers[0].epoch
-            for i in range(10):
-                await wait_for(hub.publish("t", f"m{i}"), "an offset")
+            await publish(hub, "t", [f"m{i}" for i in range(10)])
             await wait_until(lambda: len(follower.received["t"]) == 10, "ten publications")
             outages = broker.outages
             redis.stop()
@@ -134,17 +150,11 @@ async def test_redis_losing_its_data_changes_the_epoch(redis):
             assert follower.received["t"][-1].epoch == answer.epoch
             assert follower.feed.counts["resets"] == 1
             await follower.stop()
-    finally:
-        await hub.aclose()
 
 
 async def test_redis_history_overflow_and_last_value(redis):
-    broker = RedisBroker(redis.url)
-    hub = wsfast.Hub(broker, history=History(size=5))
-    try:
-        await broker.wait_connected(timeout=30)
-        offsets = [await wait_for(hub.publish("t", f"m{i}"), "an offset") for i in range(1, 21)]
-        assert offsets == list(range(1, 21))
+    async with redis_hub(redis.url, 5) as hub:
+        assert await publish(hub, "t", [f"m{i}" for i in range(1, 21)]) == list(range(1, 21))
         async with await _feed_server(hub) as server:
             uri = f"ws://127.0.0.1:{server.port()}/"
             follower = Follower(uri, ["t"], last=True).start()
@@ -152,39 +162,29 @@ async def test_redis_history_overflow_and_last_value(redis):
             assert [(p.offset, p.data) for p in follower.received["t"]] == [(20, "m20")]
             epoch = follower.answers[0].epoch
             await follower.stop()
-            late = Follower(uri, ["t"])
-            late.feed.add("t", epoch, 10)  # 11..15 are no longer kept
-            late.start()
+            late = Follower(uri, ["t"], position=(epoch, 10)).start()  # 11..15 are no longer kept
             await wait_until(lambda: late.answers, "the answer")
             assert (late.answers[0].recovered, late.answers[0].reason) == (False, OVERFLOWED)
-            recovering = Follower(uri, ["t"])
-            recovering.feed.add("t", epoch, 16)
-            recovering.start()
+            recovering = Follower(uri, ["t"], position=(epoch, 16)).start()
             await wait_until(lambda: len(recovering.received["t"]) == 4, "the four missed")
             assert recovering.offsets("t") == [17, 18, 19, 20] and recovering.answers[0].recovered
             for follower in (late, recovering):
                 await follower.stop()
-    finally:
-        await hub.aclose()
 
 
 async def test_a_mass_reconnect_reads_each_stream_once_per_batch(redis):
-    broker = RedisBroker(redis.url)
-    hub = wsfast.Hub(broker, history=History(size=1000))
-    try:
-        await broker.wait_connected(timeout=30)
+    async with redis_hub(redis.url, 1000) as hub:
+        broker = hub.broker
         for topic in ("x", "y"):
-            for i in range(1, 201):
-                await wait_for(hub.publish(topic, f"{topic}{i}"), "an offset")
+            await publish(hub, topic, [f"{topic}{i}" for i in range(1, 201)])
         epoch = (await broker.read_history("x", 0, 1, hub.history_of("x"))).epoch
         reads_before, requests_before = broker.history_reads.reads, broker.history_reads.requests
         async with await _feed_server(hub) as server:
             followers = []
             for n in range(60):
                 topic = "xy"[n % 2]
-                follower = Follower(f"ws://127.0.0.1:{server.port()}/", [topic])
-                follower.feed.add(topic, epoch if topic == "x" else "0", 100 + n)
-                followers.append(follower)
+                followers.append(Follower(f"ws://127.0.0.1:{server.port()}/", [topic],
+                                          position=(epoch if topic == "x" else "0", 100 + n)))
             for follower in followers:
                 follower.start()
             for n, follower in enumerate(followers):
@@ -200,5 +200,3 @@ async def test_a_mass_reconnect_reads_each_stream_once_per_batch(redis):
         reads = broker.history_reads.reads - reads_before
         assert broker.history_reads.requests - requests_before == 60
         assert reads < 30, f"{reads} reads for 60 recovering subscribers on 2 topics"
-    finally:
-        await hub.aclose()

@@ -154,7 +154,7 @@ class Recoverer:
             while pending:
                 if len(pending) >= self.max_pending:
                     raise RecoveryOverrun(topic)
-                chunk = []
+                chunk: list[str | bytes] = []
                 while pending and len(chunk) < CHUNK:
                     pub_epoch, pub_offset, data = pending.popleft()
                     if pub_offset <= sent and pub_epoch == read.epoch:

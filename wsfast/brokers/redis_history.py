@@ -29,16 +29,21 @@ from .history import Entry, History, HistoryRead, new_epoch
 HISTORY_TEXT = b"T"
 HISTORY_BINARY = b"B"
 
-PUBLISH_SCRIPT = """
+# Both scripts start here: the epoch, created (and a stream without one dropped) if missing,
+# and Redis' clock in milliseconds.
+_PROLOGUE = """
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', KEYS[2], 'e', epoch)
   redis.call('DEL', KEYS[1])
 end
-local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+"""
+
+PUBLISH_SCRIPT = _PROLOGUE + """
+local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], offset .. '-0', 'k', ARGV[6], 'd', ARGV[5], 't', ms)
 if ARGV[7] ~= '0' then
   redis.call('EXPIRE', KEYS[1], ARGV[7])
@@ -47,16 +52,8 @@ redis.call('PUBLISH', ARGV[3], ARGV[4] .. offset .. ':' .. epoch .. ':' .. ARGV[
 return offset
 """
 
-READ_SCRIPT = """
-local epoch = redis.call('HGET', KEYS[2], 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[2], 'e', epoch)
-  redis.call('DEL', KEYS[1])
-end
+READ_SCRIPT = _PROLOGUE + """
 local top = redis.call('HGET', KEYS[2], 's') or '0'
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local entries
 if ARGV[2] == '' then
   entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
