@@ -9,7 +9,7 @@ import pytest
 
 import wsfast
 from wsfast.brokers.history import History
-from wsfast.brokers.recovery import AHEAD, EPOCH_CHANGED, OVERFLOWED, TOO_FAR
+from wsfast.brokers.recovery import AHEAD, EPOCH_CHANGED, OVERFLOWED, TOO_FAR, RecoveryOverrun
 from wsfast.feeds import Feeds
 
 from feedhelp import Follower, check_sequence, feed_handler, reset
@@ -63,6 +63,10 @@ class PacedConnection:
     def __init__(self) -> None:
         self._closed = asyncio.get_running_loop().create_future()
         self.sent: list[str] = []
+        self.failed: tuple[int, str] | None = None
+
+    def _fail_local(self, code: int, reason: str) -> None:
+        self.failed = (code, reason)
 
     async def send(self, message: str) -> None:
         self.sent.append(message)
@@ -93,6 +97,23 @@ async def test_publications_during_a_paced_replay_are_neither_lost_nor_doubled()
     check_sequence(pubs, 11, top, content)  # up to the last one published before it joined
     assert hub.publish("t", "next") == top + 1 and conn in hub.subscribers("t")
     assert hub.recoverer.stats()["in_progress"] == 0
+
+
+async def test_a_recovery_outrun_by_live_publications_is_abandoned():
+    hub = wsfast.Hub(history=History(size=1000), max_pending=5)
+    for i in range(1, 201):
+        hub.publish("t", content(i))
+    epoch = hub.broker.rings["t"].epoch
+    conn = PacedConnection()
+    recovery = asyncio.ensure_future(hub.subscribe_from(conn, "t", epoch, 0))
+    while not recovery.done():  # far more than 5 while 200 are replayed
+        hub.publish("t", "live")
+        await asyncio.sleep(0)
+    with pytest.raises(RecoveryOverrun):
+        recovery.result()
+    assert conn.failed == (1013, "feed recovery could not keep up")
+    assert hub.recoverer.stats()["not recovered: could not keep up"] == 1
+    assert not hub.recoverer.pending and conn not in hub.subscribers("t")
 
 
 async def _one_answer(uri, request, impl_name, received=1):
@@ -177,3 +198,21 @@ async def test_a_binary_feed_recovers(impl_name):
         await wait_until(lambda: len(follower.received["bin"]) == 20, "the missed ones")
         await follower.stop()
     check_sequence(follower.received["bin"], 1, 20, lambda i: bytes([i]) * i)
+
+
+async def test_a_failed_recovery_with_last_gives_the_last_value_then_live(impl_name):
+    hub = wsfast.Hub(history=History(size=5))
+    for i in range(1, 21):
+        hub.publish("t", content(i))
+    epoch = hub.broker.rings["t"].epoch
+    async with wsfast.serve(feed_handler(Feeds(hub)), "127.0.0.1", 0, implementation=impl_name) as server:
+        follower = Follower(f"ws://127.0.0.1:{server.port()}/", ["t"], last=True, position=(epoch, 3),
+                            implementation=impl_name).start()
+        await wait_until(lambda: follower.received["t"], "the last value")
+        hub.publish("t", content(21))
+        await wait_until(lambda: len(follower.received["t"]) == 2, "the live one")
+        await follower.stop()
+    answer = follower.answers[0]
+    assert (answer.recovered, answer.reason, answer.replayed, answer.lost) == (False, OVERFLOWED, 1, True)
+    check_sequence(follower.received["t"], 20, 21, content)
+    assert follower.feed.counts["gaps"] == 0 and follower.feed.counts["resets"] == 1

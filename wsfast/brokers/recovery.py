@@ -68,6 +68,8 @@ class Recoverer:
         self.counts: collections.Counter[str] = collections.Counter()
         # Publications as encoded for the wire, shared by the subscribers recovering at once.
         self._cache: dict[tuple[str, str, int], str | bytes] = {}
+        # (topic, connection) whose pending queue reached max_pending: something was dropped.
+        self._overrun: set[tuple[str, Any]] = set()
 
     def _encoded(self, topic: str, epoch: str, offset: int, data: str | bytes) -> str | bytes:
         key = (topic, epoch, offset)
@@ -85,7 +87,8 @@ class Recoverer:
         """A publication reached this process while subscribers of ``topic`` recover."""
         for conn, pending in self.pending[topic].items():
             if len(pending) >= self.max_pending:
-                continue  # its recovery ends with FELL_BEHIND (checked before each send)
+                self._overrun.add((topic, conn))  # its recovery ends with FELL_BEHIND
+                continue
             pending.append((epoch, offset, data))
 
     def decide(self, read: HistoryRead, epoch: str | None, offset: int | None) -> tuple[bool, str | None]:
@@ -135,11 +138,14 @@ class Recoverer:
                                                          self.max_replay if asked else 1, policy))
             recovered, reason = self.decide(read, epoch, offset)
             entries: list[Entry] = read.entries if recovered else []
+            top = read.top
             if not recovered and last:
                 entries = read.entries[-1:] if not asked else (await _maybe_await(
                     broker.read_history(topic, None, 1, policy))).entries
+                if entries:  # read later than ``read``: publications may have come between
+                    top = max(top, entries[-1][0])
             self.counts["recovered" if recovered else f"not recovered: {reason}"] += 1
-            result = Recovery(topic, recovered, reason, read.epoch, read.top, len(entries))
+            result = Recovery(topic, recovered, reason, read.epoch, top, len(entries))
             if announce is not None:
                 await _maybe_await(announce(result))
             sent = offset if recovered else read.top
@@ -151,8 +157,8 @@ class Recoverer:
             self.counts["replayed"] += len(entries)
             if entries:
                 sent = max(sent, entries[-1][0])
-            while pending:
-                if len(pending) >= self.max_pending:
+            while pending or (topic, conn) in self._overrun:
+                if (topic, conn) in self._overrun:
                     raise RecoveryOverrun(topic)
                 chunk: list[str | bytes] = []
                 while pending and len(chunk) < CHUNK:
@@ -173,11 +179,12 @@ class Recoverer:
             conn._fail_local(1013, "feed recovery could not keep up")
             raise
         finally:
+            self._overrun.discard((topic, conn))
             if not joined:
                 waiting.pop(conn, None)
                 hub._member_removed(topic)
-            if not waiting:
-                self.pending.pop(topic, None)
+            if not waiting and self.pending.get(topic) is waiting:
+                del self.pending[topic]
 
 
 async def send_in_order(conn: Any, messages: list[Any]) -> None:
