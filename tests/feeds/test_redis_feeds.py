@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 import wsfast
 from wsfast.brokers.history import History
-from wsfast.brokers.recovery import EPOCH_CHANGED, OVERFLOWED
+from wsfast.brokers.recovery import AHEAD, EPOCH_CHANGED, OVERFLOWED
 from wsfast.brokers.redis import RedisBroker
 from wsfast.feeds import Feeds
 
@@ -165,10 +165,13 @@ async def test_redis_history_overflow_and_last_value(redis):
             late = Follower(uri, ["t"], position=(epoch, 10)).start()  # 11..15 are no longer kept
             await wait_until(lambda: late.answers, "the answer")
             assert (late.answers[0].recovered, late.answers[0].reason) == (False, OVERFLOWED)
+            ahead = Follower(uri, ["t"], position=(epoch, 2**63 - 1)).start()  # never published
+            await wait_until(lambda: ahead.answers, "the answer")
+            assert (ahead.answers[0].recovered, ahead.answers[0].reason) == (False, AHEAD)
             recovering = Follower(uri, ["t"], position=(epoch, 16)).start()
             await wait_until(lambda: len(recovering.received["t"]) == 4, "the four missed")
             assert recovering.offsets("t") == [17, 18, 19, 20] and recovering.answers[0].recovered
-            for follower in (late, recovering):
+            for follower in (late, ahead, recovering):
                 await follower.stop()
 
 

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-# One stored publication: (offset, payload, monotonic time of publication).
+# One stored publication: (offset, payload, time of publication: monotonic in the ring, 0.0
+# there without an age bound; Redis' clock in seconds for RedisBroker).
 Entry = tuple[int, "str | bytes", float]
 
 MAX_OFFSET = 2**63 - 1  # offsets are signed 64-bit on every wire that carries them
@@ -80,9 +81,10 @@ class Ring:
         """Keep ``payload`` as the next publication; returns its offset."""
         self.top = offset = self.top + 1
         entries = self._entries
-        entries.append((offset, payload, self._clock()))
-        self.nbytes += len(payload)
         policy = self.policy
+        # The clock is read only when an age bound needs it.
+        entries.append((offset, payload, self._clock() if policy.ttl is not None else 0.0))
+        self.nbytes += len(payload)
         while len(entries) > policy.size:
             self.nbytes -= len(entries.popleft()[1])
         if policy.max_bytes is not None:

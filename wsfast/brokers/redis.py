@@ -17,6 +17,11 @@ Design (see ``wsfast.brokers`` for the interface and the frame format):
   so one publisher's messages reach every node in publish order.
 * A node ignores its own frames when Redis echoes them (the node id in every frame), so each
   subscriber gets each message exactly once.
+* Topics with history (``Hub(history=...)``): ``publish_history`` queues one call of the
+  history script (offset, ``XADD``, ``PUBLISH``; ``wsfast.brokers.redis_history``) in the same
+  ordered outbox and returns a future of the offset; every node, the publisher's included,
+  delivers the publication when pub/sub brings it. ``read_history`` reads the stream, once
+  per topic for a batch of recovering subscribers.
 * Outage: ``status`` turns "disconnected", a warning goes to the ``wsfast`` logger, local
   delivery goes on, publishes are counted in ``undelivered`` (as are queued or in-flight ones
   when the connection broke), and the broker reconnects with bounded exponential backoff,
