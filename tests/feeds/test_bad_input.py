@@ -2,16 +2,18 @@
 is counted, replays nothing unbounded, and the server goes on serving."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 import wsfast
+from wsfast.brokers import LocalBroker
 from wsfast.brokers.history import History
 from wsfast.feeds import Feeds
 
-from feedhelp import feed_handler
-from waiting import wait_for
+from feedhelp import Follower, feed_handler
+from waiting import wait_for, wait_until
 
 BAD = [
     ('{"feed":"subscribe", "topic": ', None, "malformed JSON"),
@@ -94,3 +96,24 @@ async def test_the_same_topic_twice_at_once_is_refused_not_doubled(impl_name):
     assert kinds.count("subscribed") + kinds.count("error") == 2
     offsets = [m["o"] for m in messages if "o" in m]
     assert offsets[:50] == list(range(1, 51))
+
+
+async def test_a_client_refused_for_now_asks_again_later(impl_name):
+    gate = asyncio.Event()
+
+    class SlowBroker(LocalBroker):
+        async def history_ready(self, topic):
+            await gate.wait()  # the first two subscriptions stay in flight until released
+
+    hub = wsfast.Hub(SlowBroker(), history=History(size=10))
+    feeds = Feeds(hub, max_inflight=2)
+    topics = [f"t{i}" for i in range(8)]
+    async with wsfast.serve(feed_handler(feeds), "127.0.0.1", 0, implementation=impl_name) as server:
+        follower = Follower(f"ws://127.0.0.1:{server.port()}/", topics, implementation=impl_name)
+        follower.feed.retry_after = 0.05
+        follower.start()
+        await wait_until(lambda: feeds.stats().get("refused: too many requests", 0) >= 6, "six refusals")
+        gate.set()
+        await wait_until(lambda: {a.topic for a in follower.answers} == set(topics), "every topic subscribed")
+        await follower.stop()
+    assert follower.feed.counts["errors"] >= 6

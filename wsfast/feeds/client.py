@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Iterable
 
 from ..brokers.envelope import Envelope, JsonEnvelope, Publication
 from ..brokers.recovery import NOT_ASKED
-from .protocol import HISTORY_UNAVAILABLE, is_control, subscribe_message
+from .protocol import RETRY_LATER, is_control, subscribe_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,8 @@ class Subscriptions:
     ``(epoch, offset)`` of the last publication passed on, or None before the first answer).
 
     ``last``: ask for a topic's last publication when nothing can be recovered.
-    ``retry_after``: seconds before asking again when the server's history is unavailable.
+    ``retry_after``: seconds before asking again when the server says to (history
+    unavailable, too many requests).
     ``counts``: publications passed on, duplicates and gaps seen, resets (recovery refused).
     """
 
@@ -142,7 +143,7 @@ class Subscriptions:
         if kind == "error":
             self.counts["errors"] += 1
             error = FeedError(obj.get("topic"), str(obj.get("error")))
-            if error.error == HISTORY_UNAVAILABLE and error.topic in self.positions:
+            if error.error in RETRY_LATER and error.topic in self.positions:
                 self._refetching.discard(error.topic)
                 self._refetch(error.topic, self.retry_after)
             return error

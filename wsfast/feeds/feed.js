@@ -100,7 +100,9 @@ class WsfastFeed {
 
   control(obj) {
     if (obj.feed === "error") {
-      if (obj.error === "history unavailable" && obj.topic in this.positions) {
+      // Errors that say "later": ask again in a second; any other error is final.
+      const later = obj.error === "history unavailable" || obj.error === "too many requests";
+      if (later && obj.topic in this.positions) {
         setTimeout(() => { if (this.ws.readyState === WebSocket.OPEN) this.subscribe(obj.topic); }, 1000);
       }
       if (this.options.onError) this.options.onError(obj);

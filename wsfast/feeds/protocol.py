@@ -15,8 +15,9 @@ Server to client::
      "epoch": "9f2c41d07a3be815", "offset": 57, "replayed": 16}
     {"feed": "error", "topic": "prices", "error": "malformed epoch"}
 
-An ``error`` with ``"history unavailable"`` (the broker cannot read it now) asks the client to
-subscribe again after a while; any other error is final. ``subscribed`` comes before the replayed publications; ``offset`` is the topic's last
+An ``error`` with ``"history unavailable"`` (the broker cannot read it now) or ``"too many
+requests"`` (over the connection's limits) asks the client to subscribe again after a while;
+any other error is final. ``subscribed`` comes before the replayed publications; ``offset`` is the topic's last
 publication when the history was read (the client's position when nothing was recovered).
 Publications themselves travel in the envelope (``wsfast.brokers.envelope``).
 """
@@ -31,7 +32,9 @@ from ..brokers.history import MAX_OFFSET
 from ..brokers.recovery import Recovery
 
 PREFIX = '{"feed":'
-HISTORY_UNAVAILABLE = "history unavailable"  #: the error after which a client asks again later
+HISTORY_UNAVAILABLE = "history unavailable"  #: the broker cannot read the history now
+TOO_MANY_REQUESTS = "too many requests"      #: over the connection's limits for now
+RETRY_LATER = frozenset({HISTORY_UNAVAILABLE, TOO_MANY_REQUESTS})  #: errors a client retries
 MAX_TOPIC = 256
 _EPOCH = re.compile(r"[0-9A-Za-z_-]{1,64}\Z")
 

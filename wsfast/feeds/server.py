@@ -10,8 +10,10 @@
             ...                     # the application's own messages
 
 Each subscribe request runs as its own task (the handler keeps reading), bounded per
-connection: at most ``max_inflight`` at once and ``max_requests`` per ``window`` seconds;
-beyond that, and for every malformed request, the client gets an ``error`` message and the
+connection: at most ``max_inflight`` at once and ``max_requests`` per ``window`` seconds
+(beyond that the client gets ``error: "too many requests"`` and asks again later; a client
+resubscribes every topic it follows on each reconnect, so these bound the topics one
+connection may follow at once). Every malformed request gets an ``error`` message; each
 refusal is counted (``stats()``); nothing a client sends makes the server replay more than the
 Hub's ``max_replay`` publications per request, sent at the pace of the connection's
 ``write_limit``. When the broker cannot read the history (Redis unreachable) the client gets
@@ -27,7 +29,10 @@ from typing import Any, Callable
 from ..brokers.hub import Hub
 from ..brokers.recovery import RecoveryOverrun
 from ..exceptions import ConnectionClosed
-from .protocol import HISTORY_UNAVAILABLE, BadRequest, Request, error_message, is_control, parse_request, subscribed_message
+from .protocol import (
+    HISTORY_UNAVAILABLE, TOO_MANY_REQUESTS, BadRequest, Request, error_message, is_control, parse_request,
+    subscribed_message,
+)
 
 logger = logging.getLogger("wsfast")
 
@@ -49,7 +54,7 @@ class Feeds:
     """
 
     def __init__(self, hub: Hub, *, allow: Callable[[Any, str], bool] | None = None,
-                 max_inflight: int = 8, max_requests: int = 64, window: float = 10.0) -> None:
+                 max_inflight: int = 64, max_requests: int = 256, window: float = 10.0) -> None:
         self.hub = hub
         self.allow = allow
         self.max_inflight = max_inflight
@@ -104,11 +109,11 @@ class Feeds:
             state.window_start, state.requests = now, 0
         state.requests += 1
         if state.requests > self.max_requests:
-            raise BadRequest("too many requests", request.topic)
+            raise BadRequest(TOO_MANY_REQUESTS, request.topic)
         if request.topic in state.inflight:
             raise BadRequest("already subscribing", request.topic)
         if len(state.inflight) >= self.max_inflight:
-            raise BadRequest("too many requests", request.topic)
+            raise BadRequest(TOO_MANY_REQUESTS, request.topic)
 
     def _done(self, ws: Any, topic: str, task: asyncio.Task) -> None:
         state = self._conns.get(ws)
