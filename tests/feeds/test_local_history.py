@@ -79,3 +79,8 @@ def test_envelope_text_is_compact_json():
                                      b"WF\x01\x00", b"other", b"WF\x01\x00\x01x\x05ab"])
 def test_envelope_decode_refuses_what_is_not_a_publication(message):
     assert JsonEnvelope().decode(message) is None
+
+
+def test_from_url_passes_the_history_on():
+    hub = Hub.from_url(None, history=History(size=3))
+    assert isinstance(hub.broker, LocalBroker) and hub.history_of("any") == History(size=3)

@@ -3,7 +3,9 @@
 ``publish`` goes through a broker. A topic can keep a history (``Hub(history=History(...))``
 for every topic, ``hub.set_history(topic, ...)`` for one): its publications get offsets and
 go out in an envelope (``wsfast.brokers.envelope``), and ``subscribe_from`` joins it from a
-known ``(epoch, offset)`` or with its last value (``wsfast.brokers.recovery``). The default ``LocalBroker`` delivers in this process;
+known ``(epoch, offset)`` or with its last value (``wsfast.brokers.recovery``).
+
+The default ``LocalBroker`` delivers in this process;
 ``wsfast.brokers.redis.RedisBroker`` carries messages to every process and machine through
 Redis pub/sub and calls ``hub.deliver`` on each node. ``wsfast.brokers`` documents the broker
 interface (``attach``, ``publish``, ``topic_added``, ``topic_removed``). Delivery in this
@@ -19,7 +21,7 @@ from ..asyncio.broadcast import BroadcastResult, broadcast
 from ..asyncio.workers import close_at_shutdown, forget_at_shutdown
 from .envelope import Envelope, JsonEnvelope
 from .history import History, HistoryRead, Ring
-from .recovery import Recoverer, Recovery
+from .recovery import NO_HISTORY, Recoverer, Recovery
 
 
 class LocalBroker:
@@ -107,19 +109,20 @@ class Hub:
         close_at_shutdown(self)
 
     @classmethod
-    def from_url(cls, url: str | None, *, on_full: str = "skip", **broker_options: Any) -> "Hub":
+    def from_url(cls, url: str | None, *, on_full: str = "skip", history: History | None = None,
+                 **broker_options: Any) -> "Hub":
         """A Hub on ``RedisBroker(url, **broker_options)`` when ``url`` is set, else on the
-        ``LocalBroker`` (``broker_options`` are then ignored).
+        ``LocalBroker`` (``broker_options`` are then ignored); ``history`` as for ``Hub``.
 
         For applications that take their broker from configuration, e.g.
         ``Hub.from_url(os.environ.get("REDIS_URL"))``: the same code runs on one process or on
         many. Needs the ``redis`` extra only when a URL is given.
         """
         if not url:
-            return cls(on_full=on_full)
+            return cls(on_full=on_full, history=history)
         from .redis import RedisBroker  # only now: the redis extra may not be installed
 
-        return cls(RedisBroker(url, **broker_options), on_full=on_full)
+        return cls(RedisBroker(url, **broker_options), on_full=on_full, history=history)
 
     def set_history(self, topic: str, history: History | None) -> None:
         """Keep ``history`` for ``topic`` (None: no history, whatever the Hub's default)."""
@@ -158,8 +161,6 @@ class Hub:
         """
         policy = self.history_of(topic)
         if policy is None:
-            from .recovery import NO_HISTORY
-
             self.subscribe(conn, topic)
             result = Recovery(topic, False, NO_HISTORY, "", 0)
             self.recoverer.counts[f"not recovered: {NO_HISTORY}"] += 1
