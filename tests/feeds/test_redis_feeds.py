@@ -203,3 +203,32 @@ async def test_a_mass_reconnect_reads_each_stream_once_per_batch(redis):
         reads = broker.history_reads.reads - reads_before
         assert broker.history_reads.requests - requests_before == 60
         assert reads < 30, f"{reads} reads for 60 recovering subscribers on 2 topics"
+
+
+def test_history_read_drops_entries_older_than_the_ttl():
+    from wsfast.brokers.redis_history import parse_read
+
+    now_ms = 1_000_000
+    raw = [[b"7-0", [b"k", b"T", b"d", "old ☃".encode(), b"t", str(now_ms - 5000).encode()]],
+           [b"8-0", [b"k", b"B", b"d", b"\x00new", b"t", str(now_ms - 500).encode()]]]
+    read = parse_read([b"ep", b"8", now_ms, raw], History(size=10, ttl=2), reverse=False)
+    assert (read.epoch, read.top, read.first) == ("ep", 8, 8)
+    assert [(e[0], e[1]) for e in read.entries] == [(8, b"\x00new")]
+    everything = parse_read([b"ep", b"8", now_ms, raw], History(size=10), reverse=False)
+    assert [e[1] for e in everything.entries] == ["old ☃", b"\x00new"]
+
+
+async def test_binary_publications_through_redis(redis):
+    async with redis_hub(redis.url, 100) as hub:
+        async with await _feed_server(hub) as server:
+            follower = Follower(f"ws://127.0.0.1:{server.port()}/", ["bin"]).start()
+            await wait_until(lambda: follower.answers, "subscribed")
+            payloads = [bytes([i]) * i + b":\x00\xff" for i in range(1, 6)]
+            await publish(hub, "bin", payloads)
+            await wait_until(lambda: len(follower.received["bin"]) == 5, "five")
+            reset(follower.ws)
+            await wait_until(lambda: follower.connections == 2 and len(follower.answers) == 2, "back")
+            await follower.stop()
+        late = await hub.broker.read_history("bin", 2, 10, hub.history_of("bin"))
+    assert [p.data for p in follower.received["bin"]] == payloads
+    assert [(e[0], e[1]) for e in late.entries] == list(zip([3, 4, 5], payloads[2:]))
