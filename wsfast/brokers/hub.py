@@ -133,7 +133,8 @@ class Hub:
         return self._history.get(topic, self.history)
 
     def subscribe(self, conn: Any, topic: str) -> None:
-        """Add ``conn`` to ``topic``'s subscribers (live publications only)."""
+        """Add ``conn`` to ``topic``'s subscribers (live publications only; in their envelope
+        on a topic with history)."""
         if conn.closed:
             return
         if topic not in self._topics and topic not in self.recoverer.pending:
