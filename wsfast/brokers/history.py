@@ -63,16 +63,21 @@ class HistoryRead:
 class Ring:
     """The bounded history of one topic in this process (``LocalBroker``)."""
 
-    __slots__ = ("policy", "epoch", "top", "nbytes", "_entries", "_clock")
+    __slots__ = ("policy", "epoch", "top", "nbytes", "_entries", "_clock", "_size", "_max_bytes",
+                 "_timed")
 
     def __init__(self, policy: History, epoch: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.epoch = epoch or new_epoch()
         self.top = 0
-        self.nbytes = 0  # payload bytes kept (str counted in UTF-8 code units at most 4/char)
+        self.nbytes = 0  # payload bytes kept (characters for text)
         self._entries: collections.deque[Entry] = collections.deque()
         self._clock = clock
+        # The policy's fields, read on every append.
+        self._size = policy.size
+        self._max_bytes = policy.max_bytes
+        self._timed = policy.ttl is not None  # the clock is read only for an age bound
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -81,14 +86,13 @@ class Ring:
         """Keep ``payload`` as the next publication; returns its offset."""
         self.top = offset = self.top + 1
         entries = self._entries
-        policy = self.policy
-        # The clock is read only when an age bound needs it.
-        entries.append((offset, payload, self._clock() if policy.ttl is not None else 0.0))
+        entries.append((offset, payload, self._clock() if self._timed else 0.0))
         self.nbytes += len(payload)
-        while len(entries) > policy.size:
+        if len(entries) > self._size:  # one in, at most one out: the ring was full
             self.nbytes -= len(entries.popleft()[1])
-        if policy.max_bytes is not None:
-            while self.nbytes > policy.max_bytes and len(entries) > 1:
+        max_bytes = self._max_bytes
+        if max_bytes is not None:
+            while self.nbytes > max_bytes and len(entries) > 1:
                 self.nbytes -= len(entries.popleft()[1])
         return offset
 
