@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from json.encoder import encode_basestring
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,7 +71,8 @@ class JsonEnvelope:
 
     def encode(self, topic: str, epoch: str, offset: int, data: str | bytes) -> str | bytes:
         if isinstance(data, str):
-            return f'{self._prefix(topic, epoch, False)}{offset},"d":{json.dumps(data, ensure_ascii=False)}}}'
+            # encode_basestring: json.dumps(data, ensure_ascii=False) without building an encoder
+            return f'{self._prefix(topic, epoch, False)}{offset},"d":{encode_basestring(data)}}}'
         return self._prefix(topic, epoch, True) + _OFFSET.pack(offset) + data
 
     def decode(self, message: str | bytes) -> Publication | None:
