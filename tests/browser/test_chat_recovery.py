@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_chromium import driver  # noqa: E402,F401  (the module's Chromium fixture)
+from test_chromium import _implementations, driver  # noqa: E402,F401  (its Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -34,8 +34,9 @@ def load_chat():
 class ChatThread(threading.Thread):
     """The recovering chat on its own loop; ``down`` makes it refuse new connections (503)."""
 
-    def __init__(self) -> None:
+    def __init__(self, implementation: str) -> None:
         super().__init__(daemon=True)
+        self.implementation = implementation
         self.ready = threading.Event()
         self.down = False
 
@@ -54,7 +55,8 @@ class ChatThread(threading.Thread):
 
         self.loop = asyncio.get_running_loop()
         self.stop = asyncio.Event()
-        async with wsfast.serve(handler, "127.0.0.1", 0, process_request=gate) as server:
+        async with wsfast.serve(handler, "127.0.0.1", 0, process_request=gate,
+                                implementation=self.implementation) as server:
             self.port = server.port()
             self.ready.set()
             await self.stop.wait()
@@ -92,8 +94,9 @@ def wait_page(driver, script, what, timeout=60):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}: {driver.execute_script('return window.chat')}")
 
 
-def test_chat_page_recovers_missed_messages(driver):  # noqa: F811
-    server = ChatThread()
+@pytest.mark.parametrize("implementation", _implementations())
+def test_chat_page_recovers_missed_messages(driver, implementation):  # noqa: F811
+    server = ChatThread(implementation)
     server.start()
     assert server.ready.wait(60), "the chat server did not start"
     try:
