@@ -34,7 +34,7 @@ SANS_IO_CORE = {
     "wsfast.uri", "wsfast._impl",
 }
 SANS_IO_FORBIDDEN = ("asyncio", "socket", "ssl", "selectors")
-INTEGRATIONS = ("wsfast.brokers", "wsfast.asgi", "wsfast.cli", "wsfast.rpc", "wsfast.metrics")
+INTEGRATIONS = ("wsfast.brokers", "wsfast.asgi", "wsfast.cli", "wsfast.feeds", "wsfast.rpc", "wsfast.metrics")
 
 
 def module_name(path: Path) -> str:

@@ -344,3 +344,5 @@ def test_fan_out_queues_on_plain_server_connections_and_returns_the_rest(core, k
     assert fan_out([plain], big)[:3] == (1, 0, [])
     assert plain.transport.writes[-1] == tick + big and plain._out == [] and plain._corked_bytes == 0
     assert fan_out([], tick) == (0, 0, [], None, None)
+    stand_in = object()  # not a connection core: broadcast's general path decides
+    assert fan_out([stand_in], tick) == (0, 0, [], None, [stand_in])

@@ -513,7 +513,8 @@ def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, A
     write in the next loop iteration (``TimerWheel.flush_soon``; the others were flushed now
     or are inside their own read, which flushes), ``full`` the connections over their write
     limit or in a fragmented send (None when there are none), ``others`` the open ones that
-    need broadcast's general path: client side (masked frames) or extensions (None if none).
+    need broadcast's general path: client side (masked frames), extensions, or objects that
+    are not connection cores (None if none).
     The frame is corked: it joins the connection's pending output, so a burst of broadcasts
     leaves in one write per connection; a burst over half the write limit is written now, so
     a reader that keeps up never sees its corked bytes count against it.
@@ -524,7 +525,13 @@ def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, A
     to_flush: list[Any] = []
     full = None
     others = None
-    for conn in connections:
+    for item in connections:
+        if not isinstance(item, ConnectionCore):
+            if others is None:
+                others = []
+            others.append(item)
+            continue
+        conn = item
         proto = conn._proto
         transport = conn.transport
         if proto is None or transport is None or proto.state is not _OPEN or transport.is_closing():

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..wire import OP_BINARY, OP_TEXT
+from ..wire import OP_BINARY, OP_TEXT, State
 from .. import _impl
 from .stats import DeliveryCounters, broadcasts, loop_traffic
 
@@ -81,15 +81,20 @@ def broadcast(
 
 def _general_path(conns: list[Any], message: Any, opcode: int, result: BroadcastResult,
                   to_flush: list[Any], full: list[Any]) -> int:
-    """Client-side connections (``send_nowait``: masked frames) and server connections with
-    extensions (compressed, once for all that can share it); those over their write limit go
-    to ``full``. Returns how many were clients."""
+    """Client-side connections (``send_nowait``: masked frames), server connections with
+    extensions (compressed, once for all that can share it) and connection-like objects that
+    are not the core's; those over their write limit go to ``full``. Returns how many were
+    clients."""
     shared: dict[Any, bytes] = {}
     to_clients = 0
     for conn in conns:
         proto = conn._proto
+        transport = conn.transport
+        if proto is None or transport is None or proto.state is not State.OPEN or transport.is_closing():
+            result.not_open += 1
+            continue
         limit = conn._opts.write_limit
-        if conn.transport.get_write_buffer_size() + conn._corked_bytes > limit or conn._fragmenting:
+        if transport.get_write_buffer_size() + conn._corked_bytes > limit or conn._fragmenting:
             full.append(conn)
             continue
         result.sent += 1

@@ -32,35 +32,46 @@ returns it), ``undelivered`` (messages that could not be handed to other nodes, 
 dropped silently), ``stats()`` (a dict of counters) and ``async aclose()`` (``hub.aclose()``
 awaits it).
 
+Topics with history (``Hub(history=...)``, ``docs/feeds.md``) need three more:
+
+``publish_history(topic, message, policy) -> offset``
+    Keep ``message`` in ``topic``'s history (bounded by ``policy``, a ``History``) with the next
+    offset, have ``hub.deliver_publication(topic, epoch, offset, message)`` called on every node
+    in offset order, and return the offset (or an awaitable of it).
+``read_history(topic, after, limit, policy) -> HistoryRead``
+    The epoch, the last offset and the kept publications after ``after`` (None: the last
+    ``limit``), at most ``limit`` of them; may be a coroutine.
+``history_ready(topic)`` (optional coroutine)
+    Returns once publications on ``topic`` reach this node; a history read made after it
+    misses nothing that pub/sub will not deliver.
+
 Guarantees of ``RedisBroker``
 -----------------------------
 Every subscriber connected while both its node and the publisher's node are connected to Redis
 gets each message exactly once, and the messages of one publisher in the order they were
 published. The publishing process delivers to its own subscribers directly (no Redis round
 trip, and its subscribers keep being served while Redis is down) and ignores its own messages
-when Redis echoes them back (each message carries the publisher's 8-byte node id). Nothing is
-replayed: Redis pub/sub is fire and forget. Messages published while Redis is unreachable are
+when Redis echoes them back (each message carries the publisher's 8-byte node id). On topics
+without history nothing is replayed: Redis pub/sub is fire and forget. On topics with history
+every node delivers each publication when Redis sends it back, in offset order. Messages published while Redis is unreachable are
 counted in ``broker.undelivered`` and logged; subscribers of other nodes never get them.
 
 Going further than Redis pub/sub
 --------------------------------
-When a message must not be lost across an outage, or a node must catch up after a restart, use
-a log with acknowledgments instead of pub/sub, behind the same four methods:
-
-* **Redis Streams**: ``publish`` does ``XADD wsfast:<topic> MAXLEN ~ N * m <frame>``; each
-  node reads the streams of its topics with ``XREAD BLOCK`` from the last id it saw, so after a
-  reconnection it resumes where it stopped (within ``MAXLEN``); consumer groups with ``XACK``
-  give at-least-once processing when work must be shared rather than fanned out.
-* **NATS** (core for the same semantics as Redis pub/sub with subject wildcards and clustering;
-  JetStream for replay, acknowledgments, durable consumers and deduplication by message id).
-
-Both fit the interface: ``topic_added`` starts reading a stream or subscription, ``topic_removed``
-stops it, incoming messages go to ``hub.deliver``; the frame format below can be reused as is.
+Topics with history go through Redis Streams (``wsfast.brokers.redis_history``): every
+publication is kept (``XADD`` with ``MAXLEN``) with an offset Redis assigns, and a subscriber
+that comes back recovers what it missed from the stream; see ``docs/feeds.md``. Topics without
+history stay fire and forget. For work that must be shared rather than fanned out
+(at-least-once processing), consumer groups with ``XACK`` or NATS JetStream fit behind the
+same methods: ``topic_added`` starts reading a stream or subscription, ``topic_removed`` stops
+it, incoming messages go to ``hub.deliver``.
 
 Frame format on the wire (``RedisBroker``)
 ------------------------------------------
 ``kind (1 byte: b"t" text, b"b" binary) + node id (8 bytes) + payload`` on channel
-``<prefix><topic>`` (prefix ``"wsfast:"`` by default). Text payloads are UTF-8. Other programs
+``<prefix><topic>`` (prefix ``"wsfast:"`` by default). Publications of topics with history use
+kinds ``b"T"`` / ``b"B"`` and carry ``b"<offset>:<epoch>:"`` before the payload
+(``wsfast.brokers.redis_history``). Text payloads are UTF-8. Other programs
 can publish to wsfast nodes by sending frames in this format with a node id of their own.
 """
 from __future__ import annotations

@@ -17,6 +17,11 @@ Design (see ``wsfast.brokers`` for the interface and the frame format):
   so one publisher's messages reach every node in publish order.
 * A node ignores its own frames when Redis echoes them (the node id in every frame), so each
   subscriber gets each message exactly once.
+* Topics with history (``Hub(history=...)``): ``publish_history`` queues one call of the
+  history script (offset, ``XADD``, ``PUBLISH``; ``wsfast.brokers.redis_history``) in the same
+  ordered outbox and returns a future of the offset; every node, the publisher's included,
+  delivers the publication when pub/sub brings it. ``read_history`` reads the stream, once
+  per topic for a batch of recovering subscribers.
 * Outage: ``status`` turns "disconnected", a warning goes to the ``wsfast`` logger, local
   delivery goes on, publishes are counted in ``undelivered`` (as are queued or in-flight ones
   when the connection broke), and the broker reconnects with bounded exponential backoff,
@@ -34,6 +39,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import BrokerStatus
+from .history import History, HistoryRead, new_epoch
+from .redis_history import (
+    HISTORY_BINARY, HISTORY_TEXT, PUBLISH_SCRIPT, READ_SCRIPT, HistoryReads, history_keys,
+    parse_frame, parse_read, publish_args,
+)
 
 try:
     import redis.asyncio as aioredis
@@ -60,6 +70,19 @@ def encode_frame(node_id: bytes, message: str | bytes) -> bytes:
     if isinstance(message, str):
         return TEXT + node_id + message.encode("utf-8")
     return BINARY + node_id + bytes(message)
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """A publish's offset future may never be awaited: its failure is counted, not logged."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _fail_history(items: Any, why: str) -> None:
+    """Fail the offset futures of the history publications among ``items``."""
+    for item in items:
+        if len(item) == 3 and not item[2].done():
+            item[2].set_exception(ConnectionError(why))
 
 
 def _redacted(url: str) -> str:
@@ -137,7 +160,8 @@ class RedisBroker:
         self._requested: set[bytes] = set()     # SUBSCRIBE sent on the current connection
         self._confirmed: set[bytes] = set()     # ... and confirmed by Redis
         self._waiters: dict[bytes, list[asyncio.Future]] = {}
-        self._outbox: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        # (channel, frame) for PUBLISH, ((stream, meta), args, offset future) for history
+        self._outbox: collections.deque[tuple[Any, ...]] = collections.deque()
         self._inflight = 0
         self._outbox_event: asyncio.Event | None = None
         self._subs_event: asyncio.Event | None = None
@@ -146,6 +170,9 @@ class RedisBroker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._overflow_logged = False
         self._session_id = 0
+        self._client: Any = None  # the publishing connection of the current session
+        self._shas: tuple[str, str] | None = None  # PUBLISH_SCRIPT's and READ_SCRIPT's
+        self.history_reads = HistoryReads(self._read)
 
     def __repr__(self) -> str:
         return f"<RedisBroker {_redacted(self.url)} node={self.node_id.hex()} {self.status}>"
@@ -191,6 +218,53 @@ class RedisBroker:
         if event is not None and not event.is_set():
             event.set()
         return result
+
+    def publish_history(self, topic: str, message: str | bytes | bytearray | memoryview,
+                        policy: History) -> asyncio.Future:
+        """Queue ``message`` for ``topic``'s stream; returns a future of its offset.
+
+        Redis assigns the offset, so every node (this one included) delivers the publication
+        when Redis sends it back through pub/sub, in offset order. While Redis is unreachable
+        the future fails with ``ConnectionError`` (and the publish counts in ``undelivered``).
+        """
+        if not isinstance(message, (str, bytes)):
+            message = bytes(message)
+        if self._task is None:
+            self.start()
+        assert self._loop is not None
+        future: asyncio.Future = self._loop.create_future()
+        future.add_done_callback(_retrieved)
+        if self.status != BrokerStatus.CONNECTED or len(self._outbox) >= self.max_pending:
+            self.undelivered += 1
+            self._outage_undelivered += 1
+            future.set_exception(ConnectionError(f"Redis broker {self.status}: not published"))
+            return future
+        channel = self._channels.get(topic) or self._channel(topic)
+        args = publish_args(self.node_id, channel, message, policy)
+        self._outbox.append((history_keys(self._prefix, topic), args, future))  # type: ignore[arg-type]
+        event = self._outbox_event
+        if event is not None and not event.is_set():
+            event.set()
+        return future
+
+    async def read_history(self, topic: str, after: int | None, limit: int, policy: History) -> HistoryRead:
+        """``topic``'s history after offset ``after`` (None: its last ``limit``), read from
+        its stream; concurrent reads of one topic share one ``XRANGE`` (``history_reads``)."""
+        return await self.history_reads.read(topic, after, limit, policy)
+
+    async def history_ready(self, topic: str) -> None:
+        """Wait until publications on ``topic`` reach this node (its subscription confirmed)
+        and its history can be read."""
+        await self.wait_connected(timeout=self.connect_timeout * 2)
+        await self.wait_subscribed(topic, timeout=self.connect_timeout * 2)
+
+    async def _read(self, topic: str, first: int | None, count: int, policy: History) -> HistoryRead:
+        client, shas = self._client, self._shas
+        if client is None or shas is None or self.status != BrokerStatus.CONNECTED:
+            raise ConnectionError(f"Redis broker {self.status}: history not readable")
+        keys = history_keys(self._prefix, topic)
+        reply = await client.evalsha(shas[1], 2, *keys, new_epoch(), "" if first is None else first, count)
+        return parse_read(reply, policy, reverse=first is None)
 
     def topic_added(self, topic: str) -> None:
         channel = self._channel(topic)
@@ -283,6 +357,8 @@ class RedisBroker:
             "pending": len(self._outbox) + self._inflight,
             "outages": self.outages,
             "last_error": self.last_error,
+            "history_reads": self.history_reads.reads,
+            "history_requests": self.history_reads.requests,
         }
 
     async def aclose(self, flush_timeout: float = 1.0) -> None:
@@ -325,6 +401,7 @@ class RedisBroker:
         if dropped:
             self.undelivered += dropped
             self._outage_undelivered += dropped
+            _fail_history(self._outbox, "Redis broker: connection lost before sending")
             self._outbox.clear()
 
     async def _run(self) -> None:
@@ -355,6 +432,7 @@ class RedisBroker:
                 self._outage_undelivered = 0
                 self._overflow_logged = False
                 self.last_error = None
+                self._client = client
                 self._set_status(BrokerStatus.CONNECTED)
                 await self._session(client, pubsub)
             except asyncio.CancelledError:
@@ -376,6 +454,7 @@ class RedisBroker:
                     )
                 self._set_status(BrokerStatus.DISCONNECTED)
             finally:
+                self._client = None
                 self._requested.clear()
                 self._confirmed.clear()
                 for closing in (pubsub, client):
@@ -393,6 +472,7 @@ class RedisBroker:
     async def _connect(self, client: Any, pubsub: Any) -> None:
         """Open both connections and subscribe to every current topic, confirmed."""
         await client.ping()
+        self._shas = (await client.script_load(PUBLISH_SCRIPT), await client.script_load(READ_SCRIPT))
         await pubsub.connect()
         channels = list(self._channels.values())
         if channels:
@@ -452,6 +532,15 @@ class RedisBroker:
             topic = self._topic_of.get(response[1])
             if topic is None:
                 return  # unsubscribed meanwhile
+            if data[:1] in (HISTORY_TEXT, HISTORY_BINARY) and len(data) >= HEADER_SIZE:
+                # Delivered on every node, the publisher's too: Redis assigned the offset.
+                publication = parse_frame(data, HEADER_SIZE)
+                if publication is None:
+                    self.malformed += 1
+                    return
+                self.received += 1
+                self.hub.deliver_publication(topic, *publication)
+                return
             if len(data) < HEADER_SIZE or data[:1] not in (TEXT, BINARY):
                 self.malformed += 1
                 return
@@ -490,18 +579,28 @@ class RedisBroker:
             batch = [outbox.popleft() for _ in range(n)]
             self._inflight = n
             pipe = client.pipeline(transaction=False)
-            for channel, frame in batch:
-                pipe.execute_command("PUBLISH", channel, frame)
+            shas = self._shas
+            assert shas is not None
+            for item in batch:
+                if len(item) == 2:
+                    pipe.execute_command("PUBLISH", *item)
+                else:
+                    keys, args, _ = item  # type: ignore[misc]
+                    pipe.evalsha(shas[0], 2, *keys, *args)
             try:
-                await pipe.execute()
+                results = await pipe.execute()
             except BaseException:
                 # Not confirmed: maybe partly delivered, counted as not delivered.
                 self.undelivered += n
                 self._outage_undelivered += n
+                _fail_history(batch, "Redis broker: connection lost while publishing")
                 raise
             finally:
                 self._inflight = 0
             self.published += n
+            for item, result in zip(batch, results):
+                if len(item) == 3 and not item[2].done():  # type: ignore[misc]
+                    item[2].set_result(int(result))  # type: ignore[misc]
 
     async def _subscriber(self, pubsub: Any) -> None:
         event = self._subs_event
