@@ -17,7 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_chromium import _implementations, driver  # noqa: E402,F401  (its Chromium fixture)
+import twins  # noqa: E402
+from test_chromium import driver  # noqa: E402,F401  (its Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +95,7 @@ def wait_page(driver, script, what, timeout=60):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}: {driver.execute_script('return window.chat')}")
 
 
-@pytest.mark.parametrize("implementation", _implementations())
+@pytest.mark.parametrize("implementation", twins.names())
 def test_chat_page_recovers_missed_messages(driver, implementation):  # noqa: F811
     server = ChatThread(implementation)
     server.start()
