@@ -325,3 +325,6 @@ def test_only_the_twin_helper_imports_a_twin(path):
     assert not twins, f"{path} imports {sorted(twins)}: take the twins from {TWIN_HELPER}"
     if path not in LOADS_THROUGH_THE_CHOOSER:
         assert not loaders, f"{path} calls wsfast._impl's {sorted(loaders)}: use {TWIN_HELPER}"
+    # A test parametrized over twins by a literal list fails on a pure install (no Cython twin).
+    literal = re.search(r"parametrize\([^)]*\[\s*[\"']cython[\"']", (REPO / path).read_text())
+    assert literal is None, f"{path} lists the twins by hand: use {TWIN_HELPER}'s names()"

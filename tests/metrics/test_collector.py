@@ -15,6 +15,7 @@ from wsfast.metrics.collector import WsfastCollector
 
 from ecosystem.asgi_app import make_app  # tests/ is on sys.path (tests/conftest.py)
 from ecosystem.uvicorn_util import running_uvicorn
+import twins
 from scrape import parse, scrape, value
 from waiting import wait_for, wait_until
 
@@ -47,7 +48,7 @@ async def test_collector_series_equal_the_scrape(serve_ws, connect_ws):
         assert {k: v for k, v in series.items() if k != lag} == {k: v for k, v in scraped.items() if k != lag}
 
 
-@pytest.mark.parametrize("implementation", ["cython", "python"])
+@pytest.mark.parametrize("implementation", twins.names())
 async def test_asgi_protocol_class_counts(implementation):
     protocol = WSFastProtocol.configure(implementation=implementation, compression=None)
     async with running_uvicorn(make_app(), protocol) as (_, port):
