@@ -505,6 +505,25 @@ class ConnectionCore:
         return closed_exception(proto.close_code, proto.close_reason, sent)
 
 
+def cork(conn, data, size):  # (untyped here: conn.pxd gives the C types)
+    """Queue ``data`` (``size`` bytes) to leave with ``conn``'s next write: a broadcast's frame.
+    A burst over half the write limit is written now, so a reader that keeps up never sees its
+    corked bytes count against it. Returns True when the caller must have it flushed in the
+    next loop iteration (``TimerWheel.flush_soon``, batched over connections)."""
+    conn._out.append(data)
+    corked = conn._corked_bytes + size
+    conn._corked_bytes = corked
+    if conn._corked:
+        return False  # inside its own read: flushed when that returns
+    if corked > conn._write_limit >> 1:
+        conn._write_out()
+        return False
+    if conn._flush_scheduled:
+        return False
+    conn._flush_scheduled = True
+    return True
+
+
 def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, Any]:
     """The per-recipient loop of ``asyncio.broadcast``: queue ``frame`` on every open server
     connection that frames plainly (no extension) and keeps up, in one pass.
@@ -515,9 +534,8 @@ def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, A
     limit or in a fragmented send (None when there are none), ``others`` the open ones that
     need broadcast's general path: client side (masked frames), extensions, or objects that
     are not connection cores (None if none).
-    The frame is corked: it joins the connection's pending output, so a burst of broadcasts
-    leaves in one write per connection; a burst over half the write limit is written now, so
-    a reader that keeps up never sees its corked bytes count against it.
+    The frame is corked (``cork``): it joins the connection's pending
+    output, so a burst of broadcasts leaves in one write per connection.
     """
     sent = 0
     not_open = 0
@@ -542,21 +560,12 @@ def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, A
                 others = []
             others.append(conn)
             continue
-        limit = conn._write_limit
-        if conn._fragmenting or transport.get_write_buffer_size() + conn._corked_bytes > limit:
+        if conn._fragmenting or transport.get_write_buffer_size() + conn._corked_bytes > conn._write_limit:
             if full is None:
                 full = []
             full.append(conn)
             continue
-        conn._out.append(frame)
-        corked = conn._corked_bytes + size
-        conn._corked_bytes = corked
         sent += 1
-        if conn._corked:
-            continue  # inside its own read: flushed when that returns
-        if corked > limit >> 1:
-            conn._write_out()
-        elif not conn._flush_scheduled:
-            conn._flush_scheduled = True
+        if cork(conn, frame, size):
             to_flush.append(conn)
     return sent, not_open, to_flush, full, others

@@ -76,6 +76,10 @@ cdef class ConnectionCore:
     cdef _write_out(self)
 
 
+@cython.locals(corked=Py_ssize_t)
+cpdef bint cork(ConnectionCore conn, object data, Py_ssize_t size) except -1
+
+
 @cython.locals(conn=ConnectionCore, sent=Py_ssize_t, not_open=Py_ssize_t, size=Py_ssize_t,
-               limit=Py_ssize_t, corked=Py_ssize_t, to_flush=list)
+               to_flush=list)
 cpdef tuple fan_out(object connections, bytes frame)

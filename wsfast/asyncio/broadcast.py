@@ -103,14 +103,7 @@ def _general_path(conns: list[Any], message: Any, opcode: int, result: Broadcast
             to_clients += 1
             continue
         data = _compressed_frame(proto, opcode, message, shared)
-        proto._out.append(data)
-        corked = conn._corked_bytes = conn._corked_bytes + len(data)
-        if conn._corked:
-            continue
-        if corked > limit >> 1:
-            conn._flush()
-        elif not conn._flush_scheduled:
-            conn._flush_scheduled = True
+        if _impl.conn.cork(conn, data, len(data)):
             to_flush.append(conn)
     return to_clients
 
