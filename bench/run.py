@@ -20,11 +20,9 @@ import argparse
 import json
 import os
 import platform
-import random
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ from dataclasses import dataclass, field
 from bench import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # the tests' free_port (tests/ports.py)
+from ports import free_port  # noqa: E402,F401  (re-exported: bench.run.free_port)
 
 # name -> (module under bench.servers, extra environment)
 SERVERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -127,29 +127,6 @@ def parse_case(name: str) -> Case:
             args += ["--echo-once", "--size", "1024", "--type", "text"]
         return Case(name, "idle-memory", args)
     raise ValueError(f"bad case {name!r}")
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range, for a server told its port in advance:
-    one from ``bind(0)`` is ephemeral, and any process's next connection may take it before
-    the server binds. Callers still retry a server that could not bind (see test_loadgen)."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 0
-    rng = random.SystemRandom()
-    for _ in range(100 if low > 2048 else 0):
-        port = rng.randrange(max(1024, low // 2), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:  # no range to stay below (not Linux): an ephemeral port
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Skip(Exception):

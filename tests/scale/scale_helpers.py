@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ import sys
 import time
 
 import twins
+from ports import free_port  # noqa: F401  (re-exported for the scale tests)
 
 import wsfast
 
@@ -20,30 +20,6 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
-def free_port() -> int:
-    """A port nothing listens on now, for a server that must be told its port in advance.
-
-    Taken below the kernel's ephemeral range (``ip_local_port_range``), at random: a port
-    from ``bind(0)`` is an ephemeral one, which any process's next outgoing connection (or
-    ``bind(0)``) may take between our check and the server's bind. Callers still handle a
-    bind failure (see ``RedisServer.start``)."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    rng = random.SystemRandom()
-    for _ in range(100):
-        port = rng.randrange(max(1024, low // 2), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port below {low}")
 
 
 # How long a subprocess may take to become ready before the test calls it a hang (a busy
