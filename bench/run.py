@@ -47,6 +47,8 @@ SERVERS: dict[str, tuple[str, dict[str, str]]] = {
     "wsfast-afn": ("wsfast_server", {"WSFAST_BENCH_AIOFASTNET": "1"}),
     "wsfast-spin": ("wsfast_server", {"WSFAST_BENCH_BUSY_POLL": "200"}),  # asyncio only
     "wsfast-metrics": ("wsfast_server", {"WSFAST_BENCH_METRICS": "1"}),  # serve(metrics=True)
+    "wsfast-transports": ("wsfast_server", {"WSFAST_IO": "transports"}),  # the loop's transports
+    "wsfast-coro-transports": ("wsfast_coro_server", {"WSFAST_IO": "transports"}),
     "wsfast-coro": ("wsfast_coro_server", {}),
     "wsfast-coro-pure": ("wsfast_coro_server", {"WSFAST_NO_EXTENSIONS": "1"}),
     "wsfast-coro-afn": ("wsfast_coro_server", {"WSFAST_BENCH_AIOFASTNET": "1"}),

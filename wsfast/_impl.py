@@ -19,7 +19,7 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-KERNELS = ("mask", "utf8", "parser", "builder", "conn")
+KERNELS = ("mask", "utf8", "parser", "builder", "conn", "reactor")
 
 
 def _extensions_disabled() -> bool:
@@ -84,6 +84,7 @@ utf8 = _chosen.utf8
 parser = _chosen.parser
 builder = _chosen.builder
 conn = _chosen.conn
+reactor = _chosen.reactor
 
 if TYPE_CHECKING:
     from ._pure.conn import ConnectionCore  # the twins have the same fields and methods

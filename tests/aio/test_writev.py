@@ -133,12 +133,14 @@ async def test_direct_socket_only_for_the_selector_transport_before_312():
         await server.wait_closed()
 
 
-async def test_large_messages_echo_in_order_through_a_slow_reader(serve_ws, monkeypatch):
+@pytest.mark.parametrize("io", ["transports", "native"])
+async def test_large_messages_echo_in_order_through_a_slow_reader(serve_ws, monkeypatch, io):
     # Batches bigger than the socket buffer: partial sendmsg calls, tails buffered by the
     # transport, more sends while it is still buffered; every byte must arrive in order.
+    # On the native path the reactor's SocketTransport does the partial writes itself.
     from wsfast.asyncio import connection
 
-    seen = {"direct": 0, "rest_buffered": 0}
+    seen = {"direct": 0, "rest_buffered": 0, "native_buffered": 0}
 
     def spy(transport, sock, parts):
         direct = not transport.get_write_buffer_size()
@@ -157,9 +159,10 @@ async def test_large_messages_echo_in_order_through_a_slow_reader(serve_ws, monk
         async for message in ws:
             for i in range(4):
                 ws.send_nowait(message + bytes([i]))
+            seen["native_buffered"] += ws.transport.get_write_buffer_size() > 0
             await ws.drain()
 
-    server = await serve_ws(handler, compression=None, max_size=2**22)
+    server = await serve_ws(handler, compression=None, max_size=2**22, io=io)
     messages = [bytes([n]) * (300_000 + n) for n in range(6)]
     async with wsfast.connect(server.uri, compression=None, max_size=2**22,
                               use_aiofastnet=False) as ws:
@@ -173,7 +176,10 @@ async def test_large_messages_echo_in_order_through_a_slow_reader(serve_ws, monk
         for message in messages:
             for i in range(4):
                 assert await ws.recv() == message + bytes([i])
-        if writev.direct_socket(ws.transport) is not None:  # asyncio's transport on 3.11
+        if io == "native":
+            # The reactor's transport wrote directly and buffered the rest itself.
+            assert not seen["direct"] and seen["native_buffered"]
+        elif writev.direct_socket(ws.transport) is not None:  # asyncio's transport on 3.11
             assert seen["direct"] and seen["rest_buffered"]
         else:
             assert loop_name() != "asyncio" or sys.version_info >= (3, 12)

@@ -21,7 +21,7 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..handshake import ServerHandshake
 from ..http11 import Request, Response
 from . import aiofastnet_support as fastnet
-from . import exposition
+from . import exposition, native
 from .lean_handshake import CompactRequest, CompactResponse
 from ..extensions.compression import server_extensions
 from .connection import Connection
@@ -222,7 +222,7 @@ class Server:
         self.process_request = process_request
         self.connections: set[ServerConnection] = set()
         self.closing = False
-        self.server: asyncio.Server | None = None
+        self.server: Any = None  # asyncio.Server or native.NativeServer
         self.loop: asyncio.AbstractEventLoop | None = None  # once listening
         self.logger = options.logger
         self._stats = ServerStats()
@@ -348,6 +348,9 @@ class serve:
     in the Prometheus text format (``Server.stats()`` returns them as a dict either way).
     ``access_log``: called with a dict per answered handshake (``remote``, ``path``,
     ``status``, ``duration`` in seconds, ``subprotocol``, ``extensions``).
+    ``io``: "native" serves connections on the native I/O path (``wsfast.asyncio.native``:
+    one epoll set, a small transport per connection; plain TCP on Linux), "transports" on
+    the event loop's transports; None (default) takes ``WSFAST_IO`` or native where it applies.
     """
 
     def __init__(
@@ -370,6 +373,7 @@ class serve:
         use_aiofastnet: bool | None = None,
         metrics: bool | str = False,
         access_log: AccessLog | None = None,
+        io: str | None = None,
         **kwargs: Any,
     ) -> None:
         # Connection options (ConnectionOptions' fields, implementation) by name; the rest
@@ -397,6 +401,8 @@ class serve:
             use_aiofastnet = ssl is not None and path is None and fastnet.aiofastnet() is not None
         if use_aiofastnet:
             self._create_server = fastnet.require().create_server
+        self._native = native.choose(io, kernels=options.kernels, ssl=ssl, path=path,
+                                     fastnet=bool(use_aiofastnet), extra=create_server_kwargs)
 
     async def _start(self) -> Server:
         loop = asyncio.get_running_loop()
@@ -408,7 +414,11 @@ class serve:
         else:
             if kw["sock"] is not None:
                 kw.pop("host"), kw.pop("port")
-            if self._create_server is not None:
+            if self._native:
+                kw.pop("ssl")
+                server = native.NativeServer.start(loop, self._server._factory,
+                                                   kernels=self._server.options.kernels, **kw)
+            elif self._create_server is not None:
                 server = await self._create_server(loop, self._server._factory, **kw)
             else:
                 server = await loop.create_server(self._server._factory, **kw)
