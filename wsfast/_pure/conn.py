@@ -32,6 +32,7 @@ from ..exceptions import InvalidState, closed_exception
 from ..wire import ITEM_BINARY, ITEM_CLOSE, ITEM_FAILURE, ITEM_PING, ITEM_PONG, ITEM_TEXT, Side, State
 from .builder import append_parts, encode_frame_parts
 from .parser import Parser
+from .reactor import SocketTransport
 
 _OPEN = State.OPEN
 _TEXT = ITEM_TEXT
@@ -423,12 +424,24 @@ class ConnectionCore:
         transport = self.transport
         if not out or transport is None:
             return
-        if transport.is_closing():
-            n = 0
-            for buf in out:
-                n += len(buf)
-            self.unsent_bytes += n
+        if type(transport) is SocketTransport:
+            # The native path's transport: its state read and its writes made directly.
+            native = transport
+            if native._closing:
+                self._drop_unsent(out)
+                return
+            if len(out) == 1:
+                buf = out.pop()
+                self.bytes_out += len(buf)
+                native.write(buf)
+                return
+            parts = out[:]
             del out[:]
+            self.bytes_out += _total(parts)
+            native.writelines(parts)
+            return
+        if transport.is_closing():
+            self._drop_unsent(out)
             return
         if len(out) == 1:
             buf = out.pop()
@@ -437,11 +450,13 @@ class ConnectionCore:
             return
         parts = out[:]
         del out[:]  # before writing: the list is the protocol's and stays in use
-        n = 0
-        for buf in parts:
-            n += len(buf)
-        self.bytes_out += n
+        self.bytes_out += _total(parts)
         self._writer(transport, self._sock, parts)
+
+    def _drop_unsent(self, out):
+        """The transport is closing: what is queued never leaves (counted, then dropped)."""
+        self.unsent_bytes += _total(out)
+        del out[:]
 
     # ---------------------------------------------------------------- failing and closing
 
@@ -524,6 +539,23 @@ def cork(conn, data, size):  # (untyped here: conn.pxd gives the C types)
     return True
 
 
+def flush_all(connections: Any) -> None:
+    """Write what each of ``connections`` has queued (``TimerWheel.flush_soon``'s batch)."""
+    for item in connections:
+        if isinstance(item, ConnectionCore):
+            conn = item
+            conn._write_out()
+        else:
+            item._flush()  # the other twin's connection
+
+
+def _total(parts):
+    n = 0
+    for buf in parts:
+        n += len(buf)
+    return n
+
+
 def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, Any]:
     """The per-recipient loop of ``asyncio.broadcast``: queue ``frame`` on every open server
     connection that frames plainly (no extension) and keeps up, in one pass.
@@ -552,7 +584,16 @@ def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, A
         conn = item
         proto = conn._proto
         transport = conn.transport
-        if proto is None or transport is None or proto.state is not _OPEN or transport.is_closing():
+        if type(transport) is SocketTransport:
+            native = transport  # the native path: its state read directly
+            closing = native._closing
+            buffered = native._buffered
+        elif transport is not None:
+            closing = transport.is_closing()
+            buffered = -1  # asked below, once the connection is known to be open
+        else:
+            closing = True
+        if closing or proto is None or proto.state is not _OPEN:
             not_open += 1
             continue
         if conn._mask or not conn._plain_send:
@@ -560,7 +601,9 @@ def fan_out(connections: Any, frame: bytes) -> tuple[int, int, list[Any], Any, A
                 others = []
             others.append(conn)
             continue
-        if conn._fragmenting or transport.get_write_buffer_size() + conn._corked_bytes > conn._write_limit:
+        if buffered < 0:
+            buffered = transport.get_write_buffer_size()
+        if conn._fragmenting or buffered + conn._corked_bytes > conn._write_limit:
             if full is None:
                 full = []
             full.append(conn)

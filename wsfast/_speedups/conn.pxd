@@ -9,6 +9,7 @@ cimport cython
 
 from .builder cimport append_parts
 from .parser cimport Parser
+from .reactor cimport SocketTransport
 
 cdef object _OPEN
 cdef object _TEXT
@@ -73,7 +74,10 @@ cdef class ConnectionCore:
     @cython.locals(item=tuple)
     cdef _deliver(self, list items, bint slow)
     @cython.final
+    @cython.locals(native=SocketTransport, parts=list, out=list)
     cdef _write_out(self)
+    @cython.final
+    cdef _drop_unsent(self, list out)
 
 
 @cython.locals(corked=Py_ssize_t)
@@ -81,5 +85,13 @@ cpdef bint cork(ConnectionCore conn, object data, Py_ssize_t size) except -1
 
 
 @cython.locals(conn=ConnectionCore, sent=Py_ssize_t, not_open=Py_ssize_t, size=Py_ssize_t,
-               to_flush=list)
+               to_flush=list, native=SocketTransport, closing=bint, buffered=Py_ssize_t)
 cpdef tuple fan_out(object connections, bytes frame)
+
+
+@cython.locals(conn=ConnectionCore)
+cpdef flush_all(object connections)
+
+
+@cython.locals(n=Py_ssize_t)
+cdef Py_ssize_t _total(list parts) except -1

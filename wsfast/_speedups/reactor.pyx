@@ -140,20 +140,8 @@ cdef object _os_error(int err):
     return OSError(err, os.strerror(err))
 
 
-@cython.final
 cdef class Reactor:
     """The epoll set of one event loop and the transports registered in it."""
-
-    cdef object _loop
-    cdef int _fd
-    cdef list _by_fd  # descriptor -> its SocketTransport, or None
-    cdef Py_ssize_t _count
-    cdef dict _listeners
-    cdef public bint closed
-    cdef bint _close_when_empty
-    cdef epoll_event *_events
-    cdef iovec *_iov
-    cdef Py_buffer *_views
 
     def __cinit__(self):
         self._fd = -1
@@ -164,9 +152,9 @@ cdef class Reactor:
     def __init__(self, loop):
         if not WSFAST_HAVE_EPOLL:
             raise RuntimeError("the native I/O path needs Linux (epoll)")
-        self._events = <epoll_event *>malloc(_MAX_EVENTS * sizeof(epoll_event))
-        self._iov = <iovec *>malloc(_MAX_PARTS * sizeof(iovec))
-        self._views = <Py_buffer *>malloc(_MAX_PARTS * sizeof(Py_buffer))
+        self._events = malloc(_MAX_EVENTS * sizeof(epoll_event))
+        self._iov = malloc(_MAX_PARTS * sizeof(iovec))
+        self._views = malloc(_MAX_PARTS * sizeof(Py_buffer))
         if self._events == NULL or self._iov == NULL or self._views == NULL:
             raise MemoryError()
         self._fd = epoll_create1(EPOLL_CLOEXEC)
@@ -294,14 +282,15 @@ cdef class Reactor:
         cdef unsigned int mask
         cdef SocketTransport transport
         cdef list by_fd = self._by_fd
-        n = epoll_wait(self._fd, self._events, _MAX_EVENTS, 0)
+        cdef epoll_event *events = <epoll_event *>self._events
+        n = epoll_wait(self._fd, events, _MAX_EVENTS, 0)
         if n < 0:
             if errno == EINTR:
                 return
             raise _os_error(errno)
         for i in range(n):
-            fd = self._events[i].data.fd
-            mask = self._events[i].events
+            fd = events[i].data.fd
+            mask = events[i].events
             if fd >= len(by_fd):
                 continue
             item = by_fd[fd]
@@ -359,26 +348,8 @@ cdef class Reactor:
         close(self._fd)
 
 
-@cython.final
 cdef class SocketTransport:
     """One connection's socket, as the ``asyncio.Transport`` subset wsfast uses."""
-
-    cdef Reactor _reactor
-    cdef int _fd
-    cdef object _protocol
-    cdef list _buffer  # bytes the kernel did not take, oldest first (None when empty)
-    cdef Py_ssize_t _head  # bytes of _buffer[0] already sent
-    cdef Py_ssize_t _buffered
-    cdef Py_ssize_t _high
-    cdef Py_ssize_t _low
-    cdef int _events  # the epoll mask registered for this socket
-    cdef bint _reading
-    cdef bint _closing
-    cdef bint _eof  # write_eof() called
-    cdef bint _lost  # connection_lost is scheduled
-    cdef bint _paused  # the protocol's writing is paused
-    cdef object _peername
-    cdef object _extra_sock  # get_extra_info("socket"): a duplicate, made when asked
 
     def __init__(self):
         raise TypeError("transports are made by Reactor.listen / Reactor.serve")
@@ -441,7 +412,7 @@ cdef class SocketTransport:
 
     # --------------------------------------------------------------------------- writing
 
-    def write(self, data):
+    cpdef write(self, data):
         cdef Py_buffer view
         cdef ssize_t sent = 0
         cdef int err
@@ -477,13 +448,13 @@ cdef class SocketTransport:
             self._buffer.append(rest)
         self._buffered += PyBytes_GET_SIZE(rest)
 
-    def writelines(self, parts):
+    cpdef writelines(self, parts):
         cdef Reactor reactor = self._reactor
         cdef Py_ssize_t count, i, acquired = 0, size
         cdef ssize_t sent
         cdef int err
-        cdef iovec *iov = reactor._iov
-        cdef Py_buffer *views = reactor._views
+        cdef iovec *iov = <iovec *>reactor._iov
+        cdef Py_buffer *views = <Py_buffer *>reactor._views
         if self._eof:
             raise RuntimeError("cannot call writelines() after write_eof()")
         if self._lost:
@@ -535,7 +506,7 @@ cdef class SocketTransport:
 
     cdef _write_ready(self):
         cdef Reactor reactor = self._reactor
-        cdef iovec *iov = reactor._iov
+        cdef iovec *iov = <iovec *>reactor._iov
         cdef list buffer = self._buffer
         cdef Py_ssize_t count, i, done = 0, size
         cdef ssize_t sent

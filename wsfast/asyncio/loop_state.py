@@ -13,6 +13,8 @@ import heapq
 import time
 from typing import Any, Protocol as TypingProtocol
 
+from .. import _impl
+
 
 # Bytes one read may bring. Connections parse a read before the next one starts, and the
 # parsers copy what they keep, so the loop's connections share one buffer of this size.
@@ -114,8 +116,7 @@ class TimerWheel:
 
     def _flush_all(self) -> None:
         conns, self._to_flush = self._to_flush, []
-        for conn in conns:
-            conn._flush()
+        _impl.conn.flush_all(conns)  # compiled where built: a C call per connection
 
     def close(self) -> None:
         """Forget every deadline and stop the timer."""
