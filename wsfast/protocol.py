@@ -142,7 +142,7 @@ class Protocol:
         self._encode_parts = kernels.builder.encode_frame_parts
         self.state = State.OPEN
         self._out: list[Any] = []
-        self._events: list[ProtocolEvent] = []
+        self._events: list[ProtocolEvent] | None = None  # made by the first receive_data
         self._sending_fragments = False  # a fragmented message of ours is in progress
         self.close_rcvd: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
@@ -160,12 +160,15 @@ class Protocol:
         Afterwards the caller sends ``data_to_send()`` (pongs, close frames) and checks
         ``close_expected()``.
         """
-        self._events.extend(map(_to_event, self.receive_messages(data)))
+        events = self._events
+        if events is None:
+            events = self._events = []
+        events.extend(map(_to_event, self.receive_messages(data)))
 
     def events_received(self) -> list[ProtocolEvent]:
         """Return the events parsed since the last call, oldest first, and forget them."""
-        events, self._events = self._events, []
-        return events
+        events, self._events = self._events, None
+        return events or []
 
     def receive_messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, Any]]:
         """Hot-path form of ``receive_data``: return the items parsed from ``data``.

@@ -49,7 +49,7 @@ cdef class Parser:
     cdef Utf8State _u8
     # current control frame
     cdef int _ctrl_len
-    cdef unsigned char _ctrl[125]
+    cdef unsigned char* _ctrl  # 125 bytes while a control frame's payload arrives, else NULL
 
     cpdef list feed_buffer(self, bytearray buffer, Py_ssize_t nbytes)
     cdef list feed_ptr(self, const unsigned char* p, Py_ssize_t n)

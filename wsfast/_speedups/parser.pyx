@@ -24,6 +24,7 @@ from wsfast.exceptions import InvalidFrame, InvalidUTF8, PayloadTooBig, RemotePr
 
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject** bytes, Py_ssize_t newsize)
@@ -70,6 +71,7 @@ cdef class Parser:
     """
 
     def __cinit__(self):
+        self._ctrl = NULL
         self._buf = NULL
         self._buf_len = 0
         self._buf_cap = 0
@@ -105,6 +107,7 @@ cdef class Parser:
         utf8_init(&self._u8)
 
     def __dealloc__(self):
+        PyMem_Free(self._ctrl)
         Py_XDECREF(self._bufobj)
         self._bufobj = NULL
         self._buf = NULL
@@ -229,6 +232,12 @@ cdef class Parser:
                     take = <Py_ssize_t>self._remaining
                 if take:
                     if self._control:
+                        if self._ctrl == NULL:
+                            # Allocated per control frame, not kept: an idle connection
+                            # holds no control buffer.
+                            self._ctrl = <unsigned char*>PyMem_Malloc(125)
+                            if self._ctrl == NULL:
+                                raise MemoryError()
                         dst = self._ctrl + self._ctrl_len
                         self._ctrl_len += <int>take
                     else:
@@ -347,6 +356,8 @@ cdef class Parser:
         if self._control:
             value = PyBytes_FromStringAndSize(<char*>self._ctrl, self._ctrl_len)
             self._ctrl_len = 0
+            PyMem_Free(self._ctrl)
+            self._ctrl = NULL
             self.special += 1
             if self._opcode == OP_CLOSE:
                 out.append((_ITEM_CLOSE, parse_close(value)))

@@ -20,7 +20,8 @@ cdef class Reactor:
     cdef void *_iov  # iovec[MAX_PARTS], shared by every write of this reactor
     cdef void *_views  # Py_buffer[MAX_PARTS]
 
-    cdef SocketTransport _serve_fd(self, int fd, object protocol, object peername)
+    cdef SocketTransport _serve_fd(self, int fd, object protocol, object peername,
+                                   const void *address, Py_ssize_t size)
     cdef int _register(self, int fd, int old, int new) except -1
     cdef _forget(self, SocketTransport transport)
 
@@ -41,7 +42,8 @@ cdef class SocketTransport:
     cdef bint _eof  # write_eof() called
     cdef bint _lost  # connection_lost is scheduled
     cdef bint _paused  # the protocol's writing is paused
-    cdef object _peername
+    cdef object _peername  # given to Reactor.serve; accepted connections keep _peer
+    cdef unsigned int _peer[7]  # the accepted peer's sockaddr (family 0: none)
     cdef object _extra_sock  # get_extra_info("socket"): a duplicate, made when asked
 
     cdef int _update(self) except -1

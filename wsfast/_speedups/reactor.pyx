@@ -11,7 +11,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport errno, EAGAIN, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, EPROTO
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import errno as _errno_module
 import os
@@ -68,8 +68,9 @@ cdef extern from *:
     static int getsockname(int a, struct sockaddr *s, socklen_t *l) { return -1; }
     #endif
     /* The address of an accepted connection as Python gives it (socket.getpeername()). */
-    static PyObject *wsfast_address(struct sockaddr_storage *sa) {
+    static PyObject *wsfast_address(const void *address) {
     #if WSFAST_HAVE_EPOLL
+        const struct sockaddr_storage *sa = (const struct sockaddr_storage *)address;
         char host[INET6_ADDRSTRLEN];
         if (sa->ss_family == AF_INET) {
             struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
@@ -116,7 +117,7 @@ cdef extern from *:
     int close(int fd)
     int setsockopt(int fd, int level, int name, const void *value, socklen_t size)
     int getsockname(int fd, sockaddr *addr, socklen_t *addrlen)
-    object wsfast_address(sockaddr_storage *sa)
+    object wsfast_address(const void *address)
 
 AVAILABLE = bool(WSFAST_HAVE_EPOLL)
 
@@ -230,7 +231,7 @@ cdef class Reactor:
             except BaseException:
                 close(conn)
                 raise
-            self._serve_fd(conn, protocol, wsfast_address(&addr))
+            self._serve_fd(conn, protocol, None, &addr, size)
 
     def _resume_accepting(self, fd):
         if fd in self._listeners and not self.closed:
@@ -240,10 +241,16 @@ cdef class Reactor:
         """Serve the connected, non-blocking ``sock`` with ``protocol``: call its
         ``connection_made`` and start reading. The transport owns the socket from now on."""
         sock.setblocking(False)
-        return self._serve_fd(sock.detach(), protocol, peername)
+        return self._serve_fd(sock.detach(), protocol, peername, NULL, 0)
 
-    cdef SocketTransport _serve_fd(self, int fd, object protocol, object peername):
+    cdef SocketTransport _serve_fd(self, int fd, object protocol, object peername,
+                                   const void *address, Py_ssize_t size):
         cdef SocketTransport transport = SocketTransport.__new__(SocketTransport)
+        # The peer's address as the kernel gave it (28 bytes hold an IPv6 sockaddr): the
+        # tuple is built when asked, not kept by every idle connection.
+        memset(transport._peer, 0, sizeof(transport._peer))
+        if address != NULL:
+            memcpy(transport._peer, address, min(size, <Py_ssize_t>sizeof(transport._peer)))
         transport._reactor = self
         transport._fd = fd
         transport._protocol = protocol
@@ -652,6 +659,8 @@ cdef class SocketTransport:
         cdef sockaddr_storage addr
         cdef socklen_t size = sizeof(addr)
         if name == "peername":
+            if self._peername is None and self._peer[0] != 0:
+                return wsfast_address(self._peer)
             return self._peername
         if self._lost and self._protocol is None:
             return default  # the descriptor is closed

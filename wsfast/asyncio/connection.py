@@ -51,25 +51,41 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
     # (ConnectionCore holds the message path's fields, the options, the loop, the
     # callbacks, pings, the deadline and latency.)
     __slots__ = (
-        "_closed", "subprotocol", "extensions", "request", "response",
-        "remote_address", "user_data", "skipped_messages",
+        "_closed_future", "subprotocol", "extensions", "request", "response",
+        "user_data", "skipped_messages",
     )
 
     def __init__(self, options: ConnectionOptions, callbacks: Any = None) -> None:
         loop = asyncio.get_running_loop()
         self._init_core(options, loop, get_wheel(loop), callbacks)
-        self._closed = loop.create_future()
+        self._closed_future: asyncio.Future[None] | None = None  # made when first awaited
         self.subprotocol: str | None = None
         self.extensions: list[Any] = _NO_EXTENSIONS
         self.request: Any = None
         self.response: Any = None
-        self.remote_address: Any = None
         self.user_data: Any = None
         self.skipped_messages = 0  # broadcasts skipped as too slow (see broadcast())
 
     @property
     def logger(self) -> Any:
         return self._opts.logger
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address (asked of the transport: not kept per idle connection)."""
+        transport = self.transport
+        return transport.get_extra_info("peername") if transport is not None else None
+
+    @property
+    def _closed(self) -> "asyncio.Future[None]":
+        """Done once the TCP connection is closed (made on first use: an idle connection
+        nobody waits for holds no future)."""
+        fut = self._closed_future
+        if fut is None:
+            fut = self._closed_future = self._loop.create_future()
+            if self._closed_exc is not None:
+                fut.set_result(None)
+        return fut
 
     @property
     def local_address(self) -> Any:
@@ -80,7 +96,6 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.remote_address = transport.get_extra_info("peername")
         sock = direct_socket(transport)
         self._set_writer(_write_parts if sock is None else send_parts, sock)
         high = self._opts.write_limit
@@ -138,8 +153,9 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
             if fut is not None and not fut.done():
                 fut.set_exception(self._closed_exc)
         self._pings = None
-        if not self._closed.done():
-            self._closed.set_result(None)
+        fut = self._closed_future
+        if fut is not None and not fut.done():
+            fut.set_result(None)
         self._connection_closed()
 
     def _connection_closed(self) -> None:
