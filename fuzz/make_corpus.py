@@ -95,9 +95,28 @@ def deflate_seeds():
     yield b"\x02" + b"\x01" + raw(b"window 9 " * 50)
 
 
+def reactor_seeds():
+    # (kind, arg) pairs: 0 write, 1 writelines, 2 peer reads, 3 peer sends, 4 pause reading,
+    # 5 resume reading, 6 let the loop run, 7 close (arg % 4 == 0)
+    def ops(*pairs):
+        return bytes(b for pair in pairs for b in pair)
+
+    yield ops((0, 10), (6, 1), (2, 255))
+    yield ops((0, 255), (0, 255), (0, 255), (6, 3), (2, 40), (6, 3), (2, 255))
+    yield ops((1, 0xFF), (1, 0xAA), (6, 1), (2, 10), (1, 0x55), (6, 2))
+    yield ops((3, 200), (6, 1), (4, 0), (3, 100), (6, 2), (5, 0), (6, 2))
+    yield ops((0, 255), (0, 255), (7, 0), (0, 5), (2, 255), (6, 3))
+    yield ops((3, 50), (7, 4), (3, 50), (6, 1))
+    yield ops(*[(0, 200), (2, 3), (6, 0)] * 20)
+    yield ops(*[(1, 0xFF), (6, 1)] * 10, (2, 255), (2, 255), (2, 255))
+    yield ops((4, 0), (0, 255), (0, 255), (0, 255), (0, 255), (5, 0), (6, 3))
+    yield ops((7, 0))
+    yield b""
+
+
 def main():
     for name, seeds in (("frames", frames_seeds), ("handshake", handshake_seeds),
-                        ("deflate", deflate_seeds)):
+                        ("deflate", deflate_seeds), ("reactor", reactor_seeds)):
         folder = os.path.join(HERE, "corpus", name)
         os.makedirs(folder, exist_ok=True)
         for seed in seeds():

@@ -9,6 +9,7 @@ the twins raises AssertionError (or the unexpected exception) and fails the run.
 * ``handshake``: the HTTP/1.1 request and response parsers and ``ServerHandshake.accept``
   (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome); bytes
   after an accepted request go to a ``Protocol`` of each twin, whose events must agree.
+* ``reactor``: the native I/O path's ``SocketTransport`` (see ``reactor`` below).
 * ``deflate``: permessage-deflate receiving. The input becomes compressed messages (raw
   deflate from the fuzzer, as single frames or fragments) for a server ``Protocol`` of
   each twin with the negotiated extension; events must agree. Also a round trip: what our
@@ -253,7 +254,152 @@ def deflate(data: bytes) -> None:
             assert decoded == body
 
 
-TARGETS = {"frames": frames, "handshake": handshake, "deflate": deflate}
+# ---------------------------------------------------------------------------- reactor
+
+
+class _Recorder:
+    """The protocol of a fuzzed native-path transport: records what it is told."""
+
+    def __init__(self) -> None:
+        self.transport = None
+        self.data = bytearray()
+        self.buf = bytearray(1000)
+        self.events: list = []
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint):
+        return memoryview(self.buf)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data += self.buf[:nbytes]
+
+    def eof_received(self):
+        self.events.append("eof")
+        return False
+
+    def pause_writing(self) -> None:
+        self.events.append("pause")
+
+    def resume_writing(self) -> None:
+        self.events.append("resume")
+
+    def connection_lost(self, exc) -> None:
+        self.events.append(("lost", type(exc).__name__ if exc else None))
+
+
+def _payload(count: int, size: int) -> bytes:
+    return bytes((count * 131 + i) & 0xFF for i in range(size))
+
+
+async def _reactor_run(impl, ops: bytes) -> tuple:
+    """One scenario on twin ``impl``: a reactor-served socket of a unix socketpair (small
+    buffers, so writes go partial) and a peer socket driven by ``ops``."""
+    import asyncio
+    import socket
+
+    loop = asyncio.get_running_loop()
+    ours, peer = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    peer.setblocking(False)
+    reactor = impl.reactor.Reactor(loop)
+    proto = _Recorder()
+    t = reactor.serve(ours, proto, None)
+    t.set_write_buffer_limits(high=8192)
+    sent = bytearray()  # what the transport accepted to send
+    peer_sent = bytearray()
+    peer_got = bytearray()
+    count = 0
+
+    def peer_read(limit: int) -> bool:
+        try:
+            chunk = peer.recv(limit)
+        except BlockingIOError:
+            return True
+        except ConnectionResetError:
+            # Our side closed with the peer's bytes unread (it had stopped reading): the
+            # kernel resets, as it does under asyncio's transports.
+            return False
+        peer_got.extend(chunk)
+        return bool(chunk)
+
+    try:
+        for i in range(0, len(ops) - 1, 2):
+            kind, arg = ops[i] % 8, ops[i + 1]
+            if t.is_closing() and kind in (0, 1, 4, 5, 7):
+                continue  # (writes after close(): as asyncio's, sent while the buffer drains)
+            if kind == 0 or kind == 1:
+                count += 1
+                parts = [_payload(count, arg * 37)] if kind == 0 else [
+                    _payload(count + j, (arg >> (2 * j) & 3) * 700) for j in range(4)]
+                if kind == 0:
+                    t.write(parts[0])
+                else:
+                    t.writelines([memoryview(p) if j % 2 else p for j, p in enumerate(parts)])
+                sent.extend(b"".join(parts))
+            elif kind == 2:
+                peer_read(arg * 97 + 1)
+            elif kind == 3:
+                data = _payload(1000 + i, arg)
+                try:
+                    n = peer.send(data)
+                except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                    n = 0  # full, or our side has closed
+                peer_sent.extend(data[:n])
+            elif kind == 4:
+                t.pause_reading()
+            elif kind == 5:
+                t.resume_reading()
+            elif kind == 6:
+                for _ in range(arg % 4 + 1):
+                    await asyncio.sleep(0)
+            elif kind == 7 and arg % 4 == 0:
+                t.close()
+        # The end: close, then the peer reads until EOF while the loop runs.
+        t.resume_reading()
+        t.close()
+        for _ in range(100_000):
+            if not peer_read(65536):
+                break
+            await asyncio.sleep(0)
+        else:
+            raise AssertionError("the transport never closed")
+        for _ in range(100):
+            if proto.events and proto.events[-1] == ("lost", None):
+                break
+            await asyncio.sleep(0)
+    finally:
+        peer.close()
+        reactor.close()
+    # Every byte accepted arrives, in order, once; the protocol saw a prefix of the peer's.
+    assert peer_got == sent, (len(peer_got), len(sent))
+    assert peer_sent.startswith(proto.data), (len(proto.data), len(peer_sent))
+    flow = [e for e in proto.events if e in ("pause", "resume")]
+    assert flow == ["pause", "resume"] * (len(flow) // 2) + ["pause"] * (len(flow) % 2), flow
+    assert proto.events.count(("lost", None)) == 1 and proto.events[-1] == ("lost", None), proto.events
+    return bytes(peer_got)
+
+
+def reactor(data: bytes) -> None:
+    """The native I/O path's transport on both twins: the same operations (writes, partial
+    reads by the peer, pauses, closes), every byte delivered in order, the same bytes out."""
+    import asyncio
+
+    results = []
+    for impl in twins():
+        if not impl.reactor.AVAILABLE:
+            return
+        loop = asyncio.new_event_loop()
+        try:
+            results.append(loop.run_until_complete(_reactor_run(impl, data[:512])))
+        finally:
+            loop.close()
+    assert all(res == results[0] for res in results)
+
+
+TARGETS = {"frames": frames, "handshake": handshake, "deflate": deflate, "reactor": reactor}
 # Exceptions a target may raise without it being a finding: none. Protocol errors are
 # results (compared between twins), never escapes.
 EXPECTED: tuple[type[BaseException], ...] = ()

@@ -2,8 +2,8 @@
 # Memory-safety check of the Cython kernels: builds them once with clang +
 # AddressSanitizer + UndefinedBehaviorSanitizer into a temporary copy of the tree (the
 # normal in-place build is untouched), then runs the kernel tests (which include the twin
-# parity tests), the sans-I/O protocol tests and a replay of the fuzz corpus against that
-# build. Any ASan or UBSan report is fatal (-fno-sanitize-recover=all, halt_on_error=1)
+# parity tests), the sans-I/O protocol tests, the native I/O path's tests (the reactor) and
+# a replay of the fuzz corpus against that build. Any ASan or UBSan report is fatal (-fno-sanitize-recover=all, halt_on_error=1)
 # and fails the script.
 #
 # Usage: scripts/sanitizers.sh [extra pytest args]
@@ -67,7 +67,8 @@ export PYTHONPATH="$work/tree"
 
 status=0
 "$PY" -m pytest -q -p no:cacheprovider -c "$work/tree/pyproject.toml" --rootdir "$work/tree" \
-  -k "not atheris_short_run" tests/kernels tests/protocol tests/reliability/test_fuzz_corpus.py "$@" \
+  -k "not atheris_short_run and not ten_thousand" tests/kernels tests/protocol \
+  tests/reliability/test_fuzz_corpus.py tests/aio/test_native.py "$@" \
   || status=$?
 
 reports=$(ls "$work"/asan.* "$work"/ubsan.* 2>/dev/null || true)

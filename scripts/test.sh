@@ -4,6 +4,8 @@
 #   2. a leg where the extension is not built at all (a pure install of the package);
 #   3. the Autobahn|Testsuite conformance run (both modes, both twins) when available;
 # plus the benchmark harness's own tests, mypy, fuzzing, sanitizers and packaging.
+# Servers run on the native I/O path (wsfast.asyncio.native) in legs 1 and 2, and on the event
+# loop's transports in leg 1b.
 # Usage: scripts/test.sh [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,12 @@ bash scripts/bootstrap.sh
 
 echo "=== leg 1: suite with the Cython extension (both twins) ==="
 WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
+
+echo "=== leg 1b: the same suite with servers on the loop's transports (WSFAST_IO=transports) ==="
+# Leg 1 serves on the native I/O path (the default); the sans-I/O kernel and protocol tests
+# do not depend on the I/O path and are not repeated.
+WSFAST_IO=transports WSFAST_REQUIRE_EXTENSIONS=1 .venv/bin/python -m pytest -q -p no:cacheprovider \
+  --ignore=tests/kernels --ignore=tests/protocol "$@" tests
 
 echo "=== leg 2: suite on a pure install (extension not built) ==="
 bash scripts/test-pure.sh

@@ -95,7 +95,6 @@ class Reactor:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue  # the peer went away before we accepted it
                 raise
-            conn.setblocking(False)
             try:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
@@ -107,8 +106,9 @@ class Reactor:
             self._loop.add_reader(fd, self._accept, fd)
 
     def serve(self, sock: socket.socket, protocol: Any, peername: Any) -> "SocketTransport":
-        """Serve the connected, non-blocking ``sock`` with ``protocol``: call its
-        ``connection_made`` and start reading."""
+        """Serve the connected ``sock`` with ``protocol``: call its ``connection_made`` and
+        start reading. The transport owns the socket from now on."""
+        sock.setblocking(False)
         transport = SocketTransport(self, sock, protocol, peername)
         self._transports[transport._fd] = transport
         try:

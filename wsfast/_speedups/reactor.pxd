@@ -33,12 +33,12 @@ cdef class SocketTransport:
     cdef object _protocol
     cdef list _buffer  # bytes the kernel did not take, oldest first (None when empty)
     cdef Py_ssize_t _head  # bytes of _buffer[0] already sent
-    cdef Py_ssize_t _buffered
+    cdef readonly Py_ssize_t _buffered  # readonly: Python may look, as the pure core does
     cdef Py_ssize_t _high
     cdef Py_ssize_t _low
     cdef int _events  # the epoll mask registered for this socket
     cdef bint _reading
-    cdef bint _closing
+    cdef readonly bint _closing
     cdef bint _eof  # write_eof() called
     cdef bint _lost  # connection_lost is scheduled
     cdef bint _paused  # the protocol's writing is paused

@@ -408,6 +408,7 @@ class serve:
         loop = asyncio.get_running_loop()
         kw = dict(self._listen)
         path = kw.pop("path")
+        server: Any  # asyncio.Server or native.NativeServer
         if path is not None:
             kw.pop("host"), kw.pop("port"), kw.pop("reuse_port")
             server = await loop.create_unix_server(self._server._factory, path, **kw)
