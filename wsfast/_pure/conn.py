@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from ..exceptions import InvalidState, closed_exception
+from ..exceptions import ConnectionClosedOK, InvalidState, closed_exception
 from ..wire import ITEM_BINARY, ITEM_CLOSE, ITEM_FAILURE, ITEM_PING, ITEM_PONG, ITEM_TEXT, Side, State
 from .builder import append_parts, encode_frame_parts
 from .parser import Parser
@@ -300,12 +300,17 @@ class ConnectionCore:
                 self.latency = rtt
                 break
 
-    async def recv(self) -> str | bytes:
+    def recv(self) -> Any:
         """Return the next message: ``str`` for text (``bytes`` when ``decode=False``), ``bytes`` for binary.
 
         Raises ConnectionClosedOK / ConnectionClosedError once the connection is closed and
-        every message received before the close has been returned.
+        every message received before the close has been returned. (A coroutine: await it.)
         """
+        return self._receive(False)
+
+    async def _receive(self, stop: bool) -> str | bytes:
+        """``recv()``; with ``stop`` (``async for``) a normal close ends the iteration
+        (StopAsyncIteration) instead, without a second coroutine frame around this one."""
         messages = self._messages
         if messages:
             message = messages.popleft()
@@ -314,6 +319,8 @@ class ConnectionCore:
                 self.transport.resume_reading()
             return message  # type: ignore[no-any-return]
         if self._closed_exc is not None:
+            if stop and isinstance(self._closed_exc, ConnectionClosedOK):
+                raise StopAsyncIteration
             raise self._closed_exc
         if self._recv_waiter is not None:
             raise RuntimeError("another coroutine is already waiting in recv()")
@@ -322,6 +329,10 @@ class ConnectionCore:
         waiter = self._recv_waiter = self._loop.create_future()
         try:
             return await waiter  # type: ignore[no-any-return]
+        except ConnectionClosedOK:
+            if stop:
+                raise StopAsyncIteration from None
+            raise
         finally:
             if self._recv_waiter is waiter:
                 self._recv_waiter = None

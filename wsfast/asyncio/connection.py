@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterable, Iterable
 
 from .. import _impl
 from .._impl import ConnectionCore  # the chosen twin's; see wsfast._impl
-from ..exceptions import ConnectionClosed, ConnectionClosedOK, LocalProtocolError, closed_exception
+from ..exceptions import ConnectionClosed, LocalProtocolError, closed_exception
 from ..protocol import Protocol
 from ..wire import Side, State
 from .options import ConnectionOptions
@@ -168,11 +168,8 @@ class Connection(ConnectionCore, asyncio.BufferedProtocol):
     def __aiter__(self) -> "Connection":
         return self
 
-    async def __anext__(self) -> str | bytes:
-        try:
-            return await self.recv()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> Any:
+        return self._receive(True)  # (the core's recv, ending the iteration on a normal close)
 
     # ---------------------------------------------------------------------------- sending
 

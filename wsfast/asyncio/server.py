@@ -158,7 +158,10 @@ class ServerConnection(Connection):
     def _opened(self) -> None:
         callbacks = self._callbacks
         if callbacks is None:
-            self._handler_task = self._loop.create_task(self._run_handler())
+            # One shared task name: asyncio 3.11 would format a new "Task-N" string for each.
+            task = self._handler_task = self._loop.create_task(
+                self.server.handler(self), name="wsfast-handler")  # type: ignore[misc]
+            task.add_done_callback(self._handler_done)
             return
         on_open = getattr(callbacks, "on_open", None)
         if on_open is not None:
@@ -169,16 +172,18 @@ class ServerConnection(Connection):
             # on_open may route the connection by setting its own on_message (e.g. by path).
             self._on_message = getattr(callbacks, "on_message", None)
 
-    async def _run_handler(self) -> None:
-        try:
-            await self.server.handler(self)  # type: ignore[misc]
-        except ConnectionClosed:
-            pass
-        except Exception as exc:
+    def _handler_done(self, task: "asyncio.Task[None]") -> None:
+        """The handler returned or raised: as in websockets, the connection then closes
+        normally (1000), or with 1011 after an error. A done callback rather than a wrapping
+        coroutine: one coroutine frame less on every connection."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ConnectionClosed):
+            if not isinstance(exc, Exception):
+                return  # KeyboardInterrupt and the like: the loop reports them
             self._handler_failed(exc)
-        # As in websockets: when the handler returns, the connection closes normally.
         self.close_nowait(1000)
-        await self.wait_closed()
 
     def _connection_closed(self) -> None:
         super()._connection_closed()
