@@ -1076,7 +1076,8 @@ async def run_game(args) -> dict:
         lat = sorted(check.latencies)
         res.update(
             count=got, value=got / res["elapsed"], unit="deliveries/s", connections=n, rooms=rooms,
-            hz=hz, ticks=ticks, target_rate=2 * n * hz, latency_samples=len(lat),
+            hz=hz, ticks=ticks, target_rate=2 * n * hz, ticks_per_s=ticks / res["elapsed"],
+            latency_samples=len(lat),
             latency_p50_ms=percentile(lat, 50) / 1e6 if lat else None,
             latency_p90_ms=percentile(lat, 90) / 1e6 if lat else None,
             latency_p99_ms=percentile(lat, 99) / 1e6 if lat else None,
