@@ -374,10 +374,10 @@ def main(argv=None) -> int:
                     prog.done += 1
                     continue
                 prog.show(f"round {rnd}/{args.rounds} {case.name:22s} {server:12s} ...")
-                port = free_port()
                 if (server, case.name) in case_skipped:
                     prog.done += 1
                     continue
+                port = free_port()
                 topic_case = case.mode in TOPIC_MODES
                 srv = ServerProcess(server, port, args.uvloop, pin,
                                     [*server_args, *(["--case", case.mode] if topic_case else [])],
