@@ -12,7 +12,8 @@ Raw asyncio protocol on uvloop (falls back to asyncio), no WebSocket library:
   (``data[0:end:frame_len]``), so the per-frame Python cost disappears for small messages.
 
 Modes: ``pingpong`` (``--spin``: a busy-polling generator, see ``run_pingpong_spin``),
-``pipelined``, ``broadcast``, ``handshakes``, ``idle-memory`` (see README.md). Prints one JSON object on stdout; with ``--server-pid`` it also reports the
+``pipelined``, ``broadcast`` (``--command publish --sub-path /topic``: through the server's
+topics), ``game`` (``run_game``), ``handshakes``, ``idle-memory`` (see README.md). Prints one JSON object on stdout; with ``--server-pid`` it also reports the
 server's CPU time (``/proc/PID/stat`` utime+stime) next to its own (``time.process_time``)
 over the same window, which is how the generator proves it is not the bottleneck.
 
@@ -46,12 +47,13 @@ import random
 import resource
 import socket
 import ssl
+import struct
 import sys
 import time
 from typing import Any
 import zlib
 
-from bench.servers._common import broadcast_payload, market_data
+from bench.servers._common import GAME_PATH, GAME_PAYLOAD, GLOBAL_ID, broadcast_payload, market_data
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key
 ACCEPT = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
@@ -783,7 +785,7 @@ async def run_broadcast(args) -> dict:
 
     g = Gen(args)
     # --deflate: subscribers negotiate it, the control connection does not (its "done")
-    subs = open_raw(args, "/bcast", args.conns, g, deflate=args.deflate)
+    subs = open_raw(args, args.sub_path, args.conns, g, deflate=args.deflate)
     ctrl, _ = open_raw(args, "/control", 1, g)[0]
     m = args.messages or max(10, 200_000 // args.conns)
     ep = select.epoll()
@@ -801,6 +803,7 @@ async def run_broadcast(args) -> dict:
 
     ctrl_buf = b""
     fired = 0
+    command = args.command.encode()
 
     def fire(n: int):
         nonlocal ctrl_buf, fired
@@ -810,7 +813,7 @@ async def run_broadcast(args) -> dict:
         done_seen = ctrl_buf.count(b"done") >= fired
         w = Window(args.server_pid)
         deadline = time.perf_counter() + args.timeout
-        ctrl.sendall(client_frame(OP_TEXT, b"broadcast %d" % n))
+        ctrl.sendall(client_frame(OP_TEXT, b"%s %d" % (command, n)))
         poll = ep.poll
         rbuf = g.rbuf
         while got < target:
@@ -840,7 +843,7 @@ async def run_broadcast(args) -> dict:
     if args.deflate:
         # one broadcast of one message, every subscriber's delivery checked in full
         fired += 1
-        ctrl.sendall(client_frame(OP_TEXT, b"broadcast 1"))
+        ctrl.sendall(client_frame(OP_TEXT, b"%s 1" % command))
         expected = broadcast_payload(True)
         for s, _ in subs:
             frame = read_frame(s, args.timeout)
@@ -864,11 +867,228 @@ async def run_broadcast(args) -> dict:
     res["connections"] = args.conns
     res["messages"] = m
     res["read_interval_s"] = interval
+    res["command"] = args.command
     if got < target:
         res["error"] = f"timeout: {got}/{target} delivered"
     ep.close()
     ep_ctrl.close()
     for s, _ in subs:
+        s.close()
+    ctrl.close()
+    return res
+
+
+# --------------------------------------------------------------------------- game
+
+GAME_FRAME = 2 + GAME_PAYLOAD  # server frame of one tick message: 2-byte header + payload
+JOINED = b"\x81\x06joined"     # the server's answer to "join <room>"
+
+
+def percentile(sorted_xs: list, q: float):
+    """Nearest-rank percentile ``q`` (0-100) of an ascending list."""
+    if not sorted_xs:
+        return None
+    k = max(0, min(len(sorted_xs) - 1, -(-len(sorted_xs) * q // 100) - 1))
+    return sorted_xs[int(k)]
+
+
+class GameCheck:
+    """What every player received: tick messages walked frame by frame, each checked (final
+    binary frame of ``GAME_FRAME`` bytes, topic = the player's room or the global topic),
+    counted per player and topic, and its latency taken (receipt minus the publish stamp,
+    CLOCK_MONOTONIC ns). Frames split across reads are carried over (``rem``)."""
+
+    def __init__(self, rooms: list[int]):
+        n = len(rooms)
+        self.rooms = rooms
+        self.room_count = [0] * n
+        self.global_count = [0] * n
+        self.rem = [b""] * n
+        self.latencies: list[int] = []
+        self.errors: list[str] = []
+        self.total = 0
+        # first byte, length byte, publish stamp, topic byte of each frame
+        self.frame = struct.Struct("<BBQ4xB%dx" % (GAME_FRAME - 15))
+
+    def reset(self) -> None:
+        n = len(self.room_count)
+        self.room_count = [0] * n
+        self.global_count = [0] * n
+        self.latencies = []
+        self.total = 0
+
+    def feed(self, i: int, data: bytes, now: int) -> int:
+        """Bytes ``data`` read from player ``i`` at ``now``; returns the messages completed.
+        (A loop over the frames: for the 1-4 frames a read usually holds here it costs half
+        as much as strided slices.)"""
+        rem = self.rem[i]
+        if rem:
+            data = rem + data
+        ln = len(data)
+        end = ln - ln % GAME_FRAME
+        if end != ln:
+            self.rem[i] = data[end:]
+            data = data[:end]
+        elif rem:
+            self.rem[i] = b""
+        room = self.rooms[i]
+        nr = ng = bad = 0
+        lat = self.latencies.append
+        for b0, b1, stamp, topic in self.frame.iter_unpack(data):
+            if b0 != 0x82 or b1 != GAME_PAYLOAD:
+                bad += 1
+                continue
+            if topic == room:
+                nr += 1
+            elif topic == GLOBAL_ID:
+                ng += 1
+            else:
+                bad += 1
+                continue
+            lat(now - stamp)
+        if bad:
+            self.errors.append(f"player {i}: {bad} frame(s) not a {GAME_FRAME}-byte binary tick "
+                               f"of its room or the global topic: {data[:16].hex()}")
+        self.room_count[i] += nr
+        self.global_count[i] += ng
+        self.total += nr + ng
+        return nr + ng
+
+    def missing(self, ticks: int) -> list[str]:
+        """Players that did not get exactly ``ticks`` room and ``ticks`` global messages."""
+        bad = []
+        for i, (r, g) in enumerate(zip(self.room_count, self.global_count)):
+            if r != ticks or g != ticks or self.rem[i]:
+                bad.append(f"player {i}: {r} room / {g} global messages of {ticks} each"
+                           + (f", {len(self.rem[i])} bytes of a partial frame" if self.rem[i] else ""))
+        return bad
+
+
+async def run_game(args) -> dict:
+    """A game server's traffic: ``--conns`` players, player i in room ``i % --rooms``; every
+    tick the server publishes one message on each room topic and one on the global topic
+    (``--hz`` ticks per second, fixed schedule), so each player gets 2 messages per tick.
+
+    Players are read *eagerly* (epoll, every ready socket as soon as it is ready) by a
+    synchronous loop, each message stamped with its receipt time: the latency is publish to
+    receipt by this process, so it includes the generator's own delay when it falls behind
+    (its CPU share is in the result). Every message is checked and counted: a lost,
+    duplicated or misrouted message, a partial frame or the deadline (the schedule's
+    length + ``--grace``) makes the result an error. One warm-up game of
+    ``--warmup`` seconds first, then the measured game of ``--duration`` seconds.
+    """
+    import select
+
+    g = Gen(args)
+    n, rooms, hz = args.conns, args.rooms, args.hz
+    players = open_raw(args, GAME_PATH, n, g)
+    ctrl, _ = open_raw(args, "/control", 1, g)[0]
+    socks = [s for s, _ in players]
+    room_of = [i % rooms for i in range(n)]
+    # join, and read every "joined" (blocking, in batches) before any tick
+    for i in range(0, n, 256):
+        batch = socks[i:i + 256]
+        for j, s in enumerate(batch):
+            s.sendall(client_frame(OP_TEXT, b"join %d" % room_of[i + j]))
+        for s in batch:
+            got = read_frame(s, args.timeout)
+            if got != JOINED:
+                raise ConnectionError(f"expected {JOINED!r} after join, got {got[:32]!r}")
+    check = GameCheck(room_of)
+    ep = select.epoll()
+    by_fd = {}
+    for i, s in enumerate(socks):
+        ep.register(s.fileno(), select.EPOLLIN)
+        by_fd[s.fileno()] = i
+    ctrl_fd = ctrl.fileno()
+    ep.register(ctrl_fd, select.EPOLLIN)
+    rbuf = g.rbuf
+    ctrl_buf = b""
+    fired = 0
+
+    def play(ticks: int):
+        nonlocal ctrl_buf, fired
+        fired += 1
+        check.reset()
+        target = 2 * n * ticks
+        deadline = time.monotonic() + ticks / hz + args.grace
+        w = Window(args.server_pid)
+        ctrl.sendall(client_frame(OP_TEXT, b"game %d %s %d" % (ticks, repr(hz).encode(), rooms)))
+        poll, feed, mono = ep.poll, check.feed, time.monotonic_ns
+        got = 0
+        w_end = None
+        done = False
+        while got < target or not done:
+            events = poll(0.05)
+            for fd, _ in events:
+                if fd == ctrl_fd:
+                    ctrl_buf += recv_ready(ctrl, 65536) or b""
+                    done = ctrl_buf.count(b"done") >= fired
+                    continue
+                i = by_fd[fd]
+                try:
+                    nb = socks[i].recv_into(rbuf)
+                except BlockingIOError:
+                    continue
+                now = mono()
+                if not nb:
+                    ep.unregister(fd)
+                    check.errors.append(f"player {i} closed by the server")
+                    continue
+                got += feed(i, bytes(rbuf[:nb]), now)
+            if got >= target and w_end is None:
+                w_end = Window(args.server_pid)
+            if check.errors or time.monotonic() > deadline:
+                break
+        if w_end is None:
+            w_end = Window(args.server_pid)
+        # anything more (duplicates) already queued is an error too
+        for fd, _ in ep.poll(0):
+            if fd != ctrl_fd:
+                i = by_fd[fd]
+                try:
+                    nb = socks[i].recv_into(rbuf)
+                except BlockingIOError:
+                    continue
+                got += feed(i, bytes(rbuf[:nb]), mono())
+        return w, w_end, got, target, done
+
+    def verdict(ticks: int, got: int, target: int, done: bool) -> list[str]:
+        errors = list(check.errors)
+        if not errors:
+            bad = check.missing(ticks)
+            if bad:
+                errors = [f"{len(bad)} player(s) without every message, e.g. {bad[0]}"]
+            elif got != target:
+                errors = [f"{got}/{target} delivered"]
+            elif not done:
+                errors = ["no 'done' from the server"]
+        return errors
+
+    warm = max(1, round(args.warmup * hz))
+    _, _, got, target, done = play(warm)
+    errors = [f"warm-up: {e}" for e in verdict(warm, got, target, done)]
+    res: dict = {}
+    if not errors:
+        ticks = max(1, round(args.duration * hz))
+        w0, w1, got, target, done = play(ticks)
+        res = w0.until(w1)
+        lat = sorted(check.latencies)
+        res.update(
+            count=got, value=got / res["elapsed"], unit="deliveries/s", connections=n, rooms=rooms,
+            hz=hz, ticks=ticks, target_rate=2 * n * hz, ticks_per_s=ticks / res["elapsed"],
+            latency_samples=len(lat),
+            latency_p50_ms=percentile(lat, 50) / 1e6 if lat else None,
+            latency_p90_ms=percentile(lat, 90) / 1e6 if lat else None,
+            latency_p99_ms=percentile(lat, 99) / 1e6 if lat else None,
+            latency_max_ms=lat[-1] / 1e6 if lat else None,
+        )
+        errors = verdict(ticks, got, target, done)
+    if errors:
+        res.setdefault("value", 0.0)
+        res["error"] = "; ".join(errors[:3]) + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "")
+    ep.close()
+    for s in socks:
         s.close()
     ctrl.close()
     return res
@@ -1012,7 +1232,7 @@ def parse_args(argv=None):
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mode", required=True,
-                   choices=["pingpong", "pipelined", "broadcast", "handshakes", "idle-memory"])
+                   choices=["pingpong", "pipelined", "broadcast", "handshakes", "idle-memory", "game"])
     p.add_argument("--size", type=int, default=64, help="payload bytes")
     p.add_argument("--type", choices=["binary", "text"], default="binary")
     p.add_argument("--conns", type=int, default=None,
@@ -1020,6 +1240,14 @@ def parse_args(argv=None):
                         "concurrent workers, 8)")
     p.add_argument("--inflight", type=int, default=64, help="pipelined: messages in flight per conn")
     p.add_argument("--messages", type=int, default=0, help="broadcast: messages (0 = ~200k deliveries)")
+    p.add_argument("--sub-path", default="/bcast",
+                   help="broadcast: the subscribers' path (/topic: the server's topic subscribers)")
+    p.add_argument("--command", default="broadcast", choices=["broadcast", "publish"],
+                   help="broadcast: the control command (publish: the server publishes on its topic)")
+    p.add_argument("--rooms", type=int, default=100, help="game: room topics")
+    p.add_argument("--hz", type=float, default=20.0, help="game: ticks per second")
+    p.add_argument("--grace", type=float, default=10.0,
+                   help="game: seconds allowed past the schedule's end before it fails")
     p.add_argument("--duration", type=float, default=2.0)
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--settle", type=float, default=1.0, help="idle-memory: wait before reading RSS")
@@ -1041,7 +1269,7 @@ def parse_args(argv=None):
                         "before the server's RSS is read")
     a = p.parse_args(argv)
     if a.conns is None:
-        a.conns = {"broadcast": 1000, "idle-memory": 1000, "handshakes": 8}.get(a.mode, 1)
+        a.conns = {"broadcast": 1000, "idle-memory": 1000, "handshakes": 8, "game": 1000}.get(a.mode, 1)
     a.ssl_ctx = client_ssl_context(a.ca)
     return a
 
@@ -1057,6 +1285,8 @@ async def amain(args) -> dict:
         return await run_broadcast(args)
     if args.mode == "handshakes":
         return await run_handshakes(args)
+    if args.mode == "game":
+        return await run_game(args)
     return await run_idle_memory(args)
 
 

@@ -48,6 +48,9 @@ def summarize(samples: list[dict]) -> dict:
             "foreign_util": _median([s.get("foreign_util") for s in good]),
             "server_us_per_msg": _median([s.get("server_us_per_msg") for s in good]),
             "gen_us_per_msg": _median([s.get("gen_us_per_msg") for s in good]),
+            # game cases: publish-to-receipt latency (ms), median over rounds of each percentile
+            "latency_p50_ms": _median([s.get("latency_p50_ms") for s in good]),
+            "latency_p99_ms": _median([s.get("latency_p99_ms") for s in good]),
         }
     return out
 
@@ -165,6 +168,22 @@ def format_report(summary: dict, servers: list[str], cases: list[str], meta: dic
     out.append(f"\n{mode}CPU in the measured window: server%/generator% of one core, "
                "server/generator CPU microseconds per message (delivery, handshake)\n")
     out.append(_table([case_col] + servers, cpu_rows))
+    lat_rows = []
+    for case in cases:
+        if not any((summary.get((s, case)) or {}).get("latency_p50_ms") is not None for s in servers):
+            continue
+        row = [case]
+        for s in servers:
+            e = summary.get((s, case))
+            if not e or e.get("latency_p50_ms") is None:
+                row.append("-")
+            else:
+                row.append(f"{e['latency_p50_ms']:7.2f} / {e['latency_p99_ms']:7.2f} ms")
+        lat_rows.append(row)
+    if lat_rows:
+        out.append(f"\n{mode}Latency from publish to receipt by the generator, p50 / p99 "
+                   "(median over rounds), every message\n")
+        out.append(_table([case_col] + servers, lat_rows))
     wire = deflate_wire(samples or []) if deflate else {}
     if wire:
         wrows = []

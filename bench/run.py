@@ -59,6 +59,8 @@ DEFAULT_SERVERS = "picows,websockets,aiohttp,socketify,wsfast,wsfast-pure,null"
 REFERENCE = "picows"
 DEFLATE_REFERENCE = "websockets"
 NULL_MODES = {"pingpong", "pipelined", "handshakes"}
+# cases that need topics: the server is told (``--case``) and may SKIP that case only
+TOPIC_MODES = {"publish", "game"}
 
 FULL_CASES = [
     "pipelined-64b-bin", "pipelined-64b-text", "pipelined-1k-bin", "pipelined-1k-text",
@@ -87,7 +89,8 @@ class Case:
 
 def parse_case(name: str) -> Case:
     """``pipelined-64b-bin[-c4][-k16]``, ``pingpong-1k-text[-spin]`` (busy-polling generator),
-    ``broadcast-1000[-m50]``,
+    ``broadcast-1000[-m50]``, ``publish-1000[-m50]`` (the same through the server's topics),
+    ``game-10000[-r100][-hz20]`` (players in rooms, ticks published on room and global topics),
     ``handshakes[-c8]``, ``idle-1000``, ``idle-1000-echo`` (each connection echoes one 1 KiB
     text message before the RSS is read)."""
     parts = name.split("-")
@@ -116,6 +119,27 @@ def parse_case(name: str) -> Case:
             else:
                 raise ValueError(f"bad case {name!r}")
         return Case(name, mode, args)
+    if mode == "publish" and len(parts) >= 2 and parts[1].isdigit():
+        args = ["--mode", "broadcast", "--conns", parts[1], "--sub-path", "/topic", "--command", "publish"]
+        for extra in parts[2:]:
+            if extra[0] == "m" and extra[1:].isdigit():
+                args += ["--messages", extra[1:]]
+            else:
+                raise ValueError(f"bad case {name!r}")
+        return Case(name, mode, args)
+    if mode == "game" and len(parts) >= 2 and parts[1].isdigit():
+        args = ["--mode", "game", "--conns", parts[1]]
+        rooms, hz = 100, 20
+        for extra in parts[2:]:
+            if extra[0] == "r" and extra[1:].isdigit():
+                rooms = int(extra[1:])
+            elif extra.startswith("hz") and extra[2:].isdigit():
+                hz = int(extra[2:])
+            else:
+                raise ValueError(f"bad case {name!r}: expected game-<N>[-r<rooms>][-hz<ticks/s>]")
+        if not 0 < rooms < 255 or not hz:
+            raise ValueError(f"bad case {name!r}: 1-254 rooms and a tick rate above 0")
+        return Case(name, mode, args + ["--rooms", str(rooms), "--hz", str(hz)])
     if mode == "handshakes":
         args = ["--mode", "handshakes"]
         if len(parts) == 2 and parts[1][0] == "c":
@@ -332,6 +356,7 @@ def main(argv=None) -> int:
     if args.deflate:
         loadgen_args.append("--deflate")
     skipped: dict[str, str] = {}
+    case_skipped: dict[tuple[str, str], str] = {}
     samples: list[dict] = []
 
     def applicable(server: str, case: Case) -> bool:
@@ -351,14 +376,23 @@ def main(argv=None) -> int:
                     prog.done += 1
                     continue
                 prog.show(f"round {rnd}/{args.rounds} {case.name:22s} {server:12s} ...")
+                if (server, case.name) in case_skipped:
+                    prog.done += 1
+                    continue
                 port = free_port()
-                srv = ServerProcess(server, port, args.uvloop, pin, server_args, args.deflate)
+                topic_case = case.mode in TOPIC_MODES
+                srv = ServerProcess(server, port, args.uvloop, pin,
+                                    [*server_args, *(["--case", case.mode] if topic_case else [])],
+                                    args.deflate)
                 try:
                     srv.wait_ready()
                 except Skip as e:
-                    skipped[server] = str(e)
+                    if topic_case and "NotImplementedError" in str(e):
+                        case_skipped[(server, case.name)] = str(e)  # this case only
+                    else:
+                        skipped[server] = str(e)
                     prog.done += 1
-                    prog.show(f"SKIP {server}: {e}", final=True)
+                    prog.show(f"SKIP {server}{' / ' + case.name if topic_case else ''}: {e}", final=True)
                     continue
                 try:
                     res = run_loadgen(port, srv.pid, case, args, pin, loadgen_args)
@@ -380,7 +414,8 @@ def main(argv=None) -> int:
         "python": sys.version.split()[0], "platform": platform.platform(),
         "cpus": os.cpu_count(), "pinning": pin.desc, "uvloop_servers": args.uvloop,
         "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
-        "servers": ran, "cases": [c.name for c in cases], "skipped": skipped,
+        "servers": ran, "cases": [c.name for c in cases],
+        "skipped": {**skipped, **{f"{s} / {c}": why for (s, c), why in case_skipped.items()}},
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), "reference": args.reference,
     }
     if args.deflate:

@@ -26,7 +26,7 @@ echo "=== leg 2: suite on a pure install (extension not built) ==="
 bash scripts/test-pure.sh
 
 echo "=== benchmark harness: the load generator's checking modes (no timings) ==="
-.venv/bin/python -m pytest -q -p no:cacheprovider bench/test_loadgen_deflate.py bench/test_loadgen_spin.py
+.venv/bin/python -m pytest -q -p no:cacheprovider bench/test_loadgen_deflate.py bench/test_loadgen_spin.py bench/test_loadgen_game.py
 
 echo "=== types: mypy on the package ==="
 .venv/bin/python -m mypy

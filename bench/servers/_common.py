@@ -7,6 +7,20 @@ Endpoints (same for every server):
   (256 bytes, binary) ``n`` times to every subscriber, then reply the text ``done``.
 * any other path - echo: every data message is sent back with the same opcode and payload.
 
+Two more endpoints exist only on servers with topics (wsfast's ``Hub``, socketify's
+``subscribe``/``publish``); the runner passes ``--case publish`` or ``--case game`` to the
+server for those cases, and a server without them prints ``SKIP`` (``require_case``):
+
+* ``/topic``   - subscriber of the topic ``"bcast"``; ``/control`` then also takes
+  ``publish <n>``: publish ``BROADCAST_PAYLOAD`` ``n`` times on that topic, reply ``done``.
+* ``/game``    - a player: its text message ``join <room>`` subscribes it to the topics
+  ``room_topic(room)`` and ``GLOBAL_TOPIC``, answered with the text ``joined``. ``/control``
+  takes ``game <ticks> <hz> <rooms>``: ``ticks`` ticks at ``hz`` per second on a fixed
+  schedule (tick ``i`` at start + i/hz); each tick publishes ``game_payload(...)`` once on every
+  room topic ``0..rooms-1`` and once on the global topic, each stamped with
+  ``time.monotonic_ns()`` (CLOCK_MONOTONIC, shared by every process of the machine) taken
+  just before that publish; after the last tick the server replies ``done``.
+
 Client close frames are answered with a close frame (the library's normal behaviour).
 With ``--cert PEM --key PEM`` (``bench.run --tls``) the server serves wss:// instead of ws://
 (``server_ssl_context`` builds the context; socketify takes the file names directly).
@@ -25,7 +39,9 @@ import os
 import random
 import resource
 import ssl
+import struct
 import sys
+import time
 import traceback
 from typing import Awaitable, Callable
 
@@ -68,6 +84,67 @@ BROADCAST_PAYLOAD = broadcast_payload(DEFLATE)  # 256 bytes
 BCAST_PATH = "/bcast"
 CONTROL_PATH = "/control"
 SKIP_EXIT = 3
+TOPIC_PATH = "/topic"
+TOPIC = "bcast"
+GAME_PATH = "/game"
+GLOBAL_TOPIC = "all"
+GLOBAL_ID = 255  # the topic byte of a global tick (rooms are 0..254)
+GAME_PAYLOAD = 40  # bytes: 2 + 40 = a 42-byte frame
+# payload: monotonic ns of the publish (8), tick (4), topic id (1), then zero padding
+GAME_STRUCT = struct.Struct("<QIB27x")
+BASIC_CASES = ("stream",)  # what every server serves (echo, broadcast, handshakes, idle)
+TOPIC_CASES = ("stream", "publish", "game")  # servers with topics
+
+
+def room_topic(room: int) -> str:
+    return f"room{room}"
+
+
+def game_payload(tick: int, topic_id: int) -> bytes:
+    """One game tick message (``GAME_PAYLOAD`` bytes), stamped now (CLOCK_MONOTONIC ns)."""
+    return GAME_STRUCT.pack(time.monotonic_ns(), tick, topic_id)
+
+
+def parse_game(text: str | bytes) -> tuple[int, float, int] | None:
+    """``"game 100 20 4"`` -> (100 ticks, 20.0 Hz, 4 rooms); None if not understood."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("ascii", "replace")
+    parts = text.split()
+    if len(parts) == 4 and parts[0] == "game" and parts[1].isdigit() and parts[3].isdigit():
+        try:
+            hz = float(parts[2])
+        except ValueError:
+            return None
+        rooms = int(parts[3])
+        if hz > 0 and 0 < rooms <= GLOBAL_ID:
+            return int(parts[1]), hz, rooms
+    return None
+
+
+def parse_publish(text: str | bytes) -> int:
+    """``"publish 20"`` -> 20 (``0`` if the command is not understood)."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("ascii", "replace")
+    parts = text.split()
+    if len(parts) == 2 and parts[0] == "publish" and parts[1].isdigit():
+        return int(parts[1])
+    return 0
+
+
+def parse_join(text: str | bytes) -> int | None:
+    """``"join 3"`` -> 3 (None if not understood or out of range)."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("ascii", "replace")
+    parts = text.split()
+    if len(parts) == 2 and parts[0] == "join" and parts[1].isdigit() and int(parts[1]) < GLOBAL_ID:
+        return int(parts[1])
+    return None
+
+
+def require_case(args: argparse.Namespace, supported: tuple[str, ...]) -> None:
+    """Print SKIP unless the case the runner announced (``--case``) is one this server serves."""
+    if args.case not in supported:
+        skip(f"NotImplementedError: no {args.case!r} case in this server (it has no topics)")
 
 
 def parse_broadcast(text: str | bytes) -> int:
@@ -87,6 +164,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio")
     p.add_argument("--cert", default=None, help="serve wss://: certificate chain (PEM file)")
     p.add_argument("--key", default=None, help="serve wss://: private key of --cert (PEM file)")
+    p.add_argument("--case", default="stream", choices=TOPIC_CASES,
+                   help="the kind of case the runner will run (publish/game need topics)")
     args = p.parse_args(argv)
     if (args.cert is None) != (args.key is None):
         p.error("--cert and --key go together")
@@ -125,10 +204,13 @@ def skip(reason: str) -> None:
     sys.exit(SKIP_EXIT)
 
 
-def run_asyncio(start: Callable[[argparse.Namespace], Awaitable[object]], argv=None) -> None:
+def run_asyncio(start: Callable[[argparse.Namespace], Awaitable[object]], argv=None,
+                cases: tuple[str, ...] = BASIC_CASES) -> None:
     """Run an asyncio server: ``await start(args)`` must start listening and return; then
-    READY is printed and the loop runs until the process is terminated."""
+    READY is printed and the loop runs until the process is terminated. ``cases``: the kinds
+    of case the server serves (``--case`` outside them: SKIP)."""
     args = parse_args(argv)
+    require_case(args, cases)
     raise_nofile()
     try:
         busy_poll = os.environ.get("WSFAST_BENCH_BUSY_POLL")

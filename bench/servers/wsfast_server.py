@@ -5,6 +5,7 @@ Contract: see ``_common`` (echo on any path, ``/bcast`` subscribers, ``/control`
 trigger, no per-message-deflate unless ``WSFAST_BENCH_DEFLATE=1``: then wsfast's default
 ``compression="deflate"``, no automatic pings). With ``WSFAST_BENCH_METRICS=1`` (the runner's
 "wsfast-metrics") it serves ``/metrics`` and probes the loop's lag, to compare with "wsfast".
+Topics (``/topic``, ``/game``, ``publish``/``game`` commands) go through one ``wsfast.Hub``.
 """
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from bench.servers import _common as c
 
 
 async def start(args):
+    import asyncio
+
     import wsfast
 
     payload = c.BROADCAST_PAYLOAD
     subscribers: set = set()
+    hub = wsfast.Hub()
+    loop = asyncio.get_running_loop()
 
     class Echo:
         def on_message(self, ws, message, opcode):
@@ -33,14 +38,59 @@ async def start(args):
         def on_close(self, ws, code, reason):
             subscribers.discard(ws)
 
+    class TopicSubscriber:
+        def on_open(self, ws):
+            hub.subscribe(ws, c.TOPIC)  # left automatically when it closes
+
+        def on_message(self, ws, message, opcode):
+            pass
+
+    class Player:
+        def on_message(self, ws, message, opcode):
+            room = c.parse_join(message)
+            if room is not None:
+                hub.subscribe(ws, c.room_topic(room))
+                hub.subscribe(ws, c.GLOBAL_TOPIC)
+                ws.send_nowait("joined")
+
+    def game(ws, ticks, hz, rooms):
+        """``ticks`` ticks on a fixed schedule; each publishes on every room and the global topic."""
+        topics = [(c.room_topic(r), r) for r in range(rooms)] + [(c.GLOBAL_TOPIC, c.GLOBAL_ID)]
+        publish = hub.publish
+        stamp = c.game_payload
+        t0 = loop.time()
+
+        def tick(i):
+            for topic, tid in topics:
+                publish(topic, stamp(i, tid))
+            if i + 1 < ticks:
+                loop.call_at(t0 + (i + 1) / hz, tick, i + 1)
+            else:
+                ws.send_nowait("done")
+
+        if ticks:
+            tick(0)
+        else:
+            ws.send_nowait("done")
+
     class Control:
         def on_message(self, ws, message, opcode):
             n = c.parse_broadcast(message)
-            for _ in range(n):
-                wsfast.broadcast(subscribers, payload)
+            if n:
+                for _ in range(n):
+                    wsfast.broadcast(subscribers, payload)
+                ws.send_nowait("done")
+                return
+            g = c.parse_game(message)
+            if g is not None:
+                game(ws, *g)
+                return
+            for _ in range(c.parse_publish(message)):
+                hub.publish(c.TOPIC, payload)
             ws.send_nowait("done")
 
-    handlers = {c.BCAST_PATH: Subscriber(), c.CONTROL_PATH: Control()}
+    handlers = {c.BCAST_PATH: Subscriber(), c.CONTROL_PATH: Control(),
+                c.TOPIC_PATH: TopicSubscriber(), c.GAME_PATH: Player()}
     echo = Echo()
 
     class Route:
@@ -73,4 +123,4 @@ async def start(args):
 
 
 if __name__ == "__main__":
-    c.run_asyncio(start)
+    c.run_asyncio(start, cases=c.TOPIC_CASES)
