@@ -164,6 +164,7 @@ class ServerHandshake(_Handshake):
 
     _parser: RequestParser
     extension_factories: list[ServerExtensionFactory]
+    _answer_parts: tuple[bytes, bytes] | None
 
     def __init__(
         self,
@@ -185,6 +186,41 @@ class ServerHandshake(_Handshake):
         self.select_subprotocol = select_subprotocol
         self.server_header = server_header
         self.request: Request | None = None
+        self._answer_parts = self._plain_answer_parts()
+
+    def _plain_answer_parts(self) -> tuple[bytes, bytes] | None:
+        """The 101 head of a plain upgrade around its Sec-WebSocket-Accept value, as
+        ``accept`` would serialize it with this configuration; None when ``accept_plain``
+        cannot apply (an origin check or a subprotocol policy must run, or ``accept``
+        would refuse the Server header)."""
+        if self.origins is not None or self.select_subprotocol is not None:
+            return None
+        tail = Headers()
+        try:
+            if self.server_header is not None:
+                tail.add("Server", self.server_header)
+        except ValueError:
+            return None
+        return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: ",
+                b"\r\n" + tail.serialize() + b"\r\n")
+
+    def spawn(self) -> ServerHandshake:
+        """A fresh handshake with this one's configuration, for another connection (the
+        server keeps one and spawns one per connection: no argument is checked again)."""
+        hs = object.__new__(ServerHandshake)
+        head = self._parser.head
+        hs._parser = RequestParser(head.max_line, head.max_headers, head.max_size)
+        hs.extension_factories = self.extension_factories
+        hs.subprotocol = None
+        hs.extensions = []
+        hs.origins = self.origins
+        hs.subprotocols = self.subprotocols
+        hs.select_subprotocol = self.select_subprotocol
+        hs.server_header = self.server_header
+        hs.request = None
+        hs._answer_parts = self._answer_parts
+        return hs
 
     def receive_data(self, data: bytes) -> Request | None:
         """Parse bytes from the client. Return the Request once its head is complete (the
@@ -195,9 +231,30 @@ class ServerHandshake(_Handshake):
             self.request = request
         return request
 
+    @property
+    def head(self) -> object:
+        """The kernel's parsed head (``wsfast._impl.upgrade.RequestHead``): ``method``,
+        ``path``, ``fields()``, ``leftover``."""
+        return self._parser.head
+
+    def accept_plain(self) -> bytes | None:
+        """The fast path of ``accept`` once ``receive_data`` returned the request: when it is
+        a plain upgrade (``wsfast._pure.upgrade`` defines it: valid, nothing to negotiate) and this
+        configuration checks no origin and has no subprotocol policy, return the bytes of
+        the 101 response ``accept(request).serialize()`` would give (no subprotocol, no
+        extension); else None, and the caller runs ``accept``."""
+        parts = self._answer_parts
+        if parts is None:
+            return None
+        answer = self._parser.head.answer(parts[0], parts[1])
+        if answer is not None:
+            self.subprotocol = None
+            self.extensions = []
+        return answer  # type: ignore[no-any-return]
+
     def receive_eof(self) -> None:
         """The client closed before the request was complete: raise InvalidMessage."""
-        if self.request is None:
+        if not self._parser.head.complete:
             raise InvalidMessage("connection closed before the end of the HTTP request")
 
     def accept(self, request: Request) -> Response:

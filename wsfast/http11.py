@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 from dataclasses import dataclass, field
+from typing import Any
 
 from .exceptions import HeadersTooLarge, InvalidMessage, InvalidState
 from ._impl import upgrade as _upgrade
@@ -221,8 +222,27 @@ class RequestParser:
         head = self.head
         if not head.feed(data):
             return None
-        self.request = Request(head.method, head.path, Headers._from_parsed(head.fields()))  # type: ignore[arg-type]
+        self.request = Request(head.method, head.path, _ParsedHeaders(head))
         return self.request
+
+
+class _ParsedHeaders(Headers):
+    """The headers of a request ``RequestParser`` parsed, decoded from the kernel's head the
+    first time they are read (the server's fast path never reads them)."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, head: Any) -> None:  # the fields stay undecoded for now
+        self._head = head
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only while a slot is unset: the first read of _fields or _index.
+        if name not in ("_fields", "_index"):
+            raise AttributeError(name)
+        parsed = Headers._from_parsed(self._head.fields())
+        self._fields = parsed._fields
+        self._index = parsed._index
+        return getattr(self, name)
 
 
 class ResponseParser(_HeadParser):

@@ -2,10 +2,13 @@
 
 A parsed ``Request`` or ``Response`` with its ``Headers`` costs a KiB or two; tens of
 thousands of idle connections would keep them all for ``ws.request`` and ``ws.response``.
-These keep the header block as one string and rebuild the ``Headers`` the first time an
-application reads them.
+These keep the header block as one string (on the server's fast path: the kernel's parsed
+request head and the 101's bytes) and build the ``Headers`` the first time an application
+reads them.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from ..headers import Headers
 from ..http11 import Request, Response
@@ -13,6 +16,9 @@ from ..http11 import Request, Response
 
 class _CompactHeaders:
     __slots__ = ("_block", "_headers")
+    # "Name: value" lines joined by CRLF; or, on the server's fast path, the response's bytes
+    # or the kernel's parsed request head (``wsfast._impl.upgrade.RequestHead``)
+    _block: Any
 
     def _keep(self, headers: Headers) -> None:
         # Names are tokens and values have no CR/LF (checked when parsed or added), so
@@ -24,8 +30,16 @@ class _CompactHeaders:
     def headers(self) -> Headers:
         """The header fields (built on first access, then kept)."""
         if self._headers is None:
-            fields = [tuple(line.split(": ", 1)) for line in self._block.split("\r\n") if line]
-            self._headers = Headers(fields)  # type: ignore[arg-type]
+            block = self._block
+            if isinstance(block, str):
+                fields = [tuple(line.split(": ", 1)) for line in block.split("\r\n") if line]
+                self._headers = Headers(fields)  # type: ignore[arg-type]
+            elif isinstance(block, bytes):  # a response head as sent, validated when built
+                lines = block.decode("latin-1").split("\r\n")[1:]
+                self._headers = Headers._from_parsed(
+                    [tuple(line.split(": ", 1)) for line in lines if line])  # type: ignore[misc]
+            else:  # the kernel's parsed request head: its fields are validated
+                self._headers = Headers._from_parsed(block.fields())
         return self._headers
 
 
@@ -38,6 +52,17 @@ class CompactRequest(_CompactHeaders):
         self.method = request.method
         self.path = request.path
         self._keep(request.headers)
+
+    @classmethod
+    def of_head(cls, head: Any) -> CompactRequest:
+        """From the kernel's complete head (the server's fast path), without decoding its
+        fields until ``headers`` is read."""
+        self = cls.__new__(cls)
+        self.method = head.method
+        self.path = head.path
+        self._block = head
+        self._headers = None
+        return self
 
     def serialize(self) -> bytes:
         return Request(self.method, self.path, self.headers).serialize()
@@ -56,6 +81,17 @@ class CompactResponse(_CompactHeaders):
         self.reason_phrase = response.reason_phrase
         self.body = response.body
         self._keep(response.headers)
+
+    @classmethod
+    def of_answer(cls, answer: bytes) -> CompactResponse:
+        """The 101 whose bytes ``ServerHandshake.accept_plain`` built (the server's fast path)."""
+        self = cls.__new__(cls)
+        self.status_code = 101
+        self.reason_phrase = "Switching Protocols"
+        self.body = b""
+        self._block = answer[:-4]  # without the blank line
+        self._headers = None
+        return self
 
     def serialize(self) -> bytes:
         return Response(self.status_code, self.reason_phrase, self.headers, self.body).serialize()
