@@ -18,7 +18,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARGETS = ("frames", "handshake", "deflate")
+TARGETS = ("frames", "handshake", "upgrade", "deflate")
 
 
 def run_target(name: str, seconds: int, keep: str | None) -> tuple[bool, str]:

@@ -9,6 +9,10 @@ the twins raises AssertionError (or the unexpected exception) and fails the run.
 * ``handshake``: the HTTP/1.1 request and response parsers and ``ServerHandshake.accept``
   (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome); bytes
   after an accepted request go to a ``Protocol`` of each twin, whose events must agree.
+* ``upgrade``: the server's upgrade-request head kernel (``RequestHead``) of each twin, under
+  one of a few limit sets, fed whole and in chunks: outcome (error type, status, message),
+  fields, leftover and fast 101 answer agree; a fast answer equals the serialized response of
+  the full ``ServerHandshake.accept`` for the same request.
 * ``deflate``: permessage-deflate receiving. The input becomes compressed messages (raw
   deflate from the fuzzer, as single frames or fragments) for a server ``Protocol`` of
   each twin with the negotiated extension; events must agree. Also a round trip: what our
@@ -34,7 +38,8 @@ from wsfast.extensions.permessage_deflate import (
     ServerPerMessageDeflateFactory,
 )
 from wsfast.handshake import ServerHandshake
-from wsfast.http11 import RequestParser, ResponseParser
+from wsfast.headers import Headers
+from wsfast.http11 import Request, RequestParser, ResponseParser
 from wsfast.protocol import Protocol, Side
 
 _TWINS: list = []
@@ -198,6 +203,71 @@ def handshake(data: bytes) -> None:
         pass
 
 
+# ---------------------------------------------------------------------------- upgrade
+
+_HEAD_LIMITS = ((512, 16, 4096), (64, 4, 256), (8192, 128, 65536), (20, 3, 100))
+_PLAIN = ServerHandshake(server_header="wsfast")  # its 101 head, around the accept key
+_PREFIX, _SUFFIX = _PLAIN._answer_parts  # type: ignore[misc]
+
+
+def _head_outcome(impl, limits: tuple[int, int, int], chunks: list[bytes]) -> tuple:
+    """Feed ``chunks`` to a RequestHead of ``impl``: the outcome and everything it exposes."""
+    head = impl.upgrade.RequestHead(*limits)
+    outcome: tuple = ("incomplete",)
+    unread = b""  # chunks after the one that completed the head (a connection's next reads)
+    try:
+        for i, chunk in enumerate(chunks):
+            if head.feed(chunk):
+                outcome = ("complete",)
+                unread = b"".join(chunks[i + 1:])
+                break
+    except _HANDSHAKE_ERRORS as exc:
+        outcome = ("error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
+        try:
+            head.feed(b"x")
+        except _HANDSHAKE_ERRORS as again:
+            assert again is exc, (again, exc)  # spent: the same error again
+        else:
+            raise AssertionError("a RequestHead fed after an error did not raise")
+    if outcome[0] == "complete":
+        try:
+            head.feed(b"")
+        except InvalidState:
+            pass
+        else:
+            raise AssertionError("a complete RequestHead accepted more data")
+    return (outcome, head.complete, head.method, head.path, head.fields(), head.leftover + unread,
+            head.answer(_PREFIX, _SUFFIX))
+
+
+def upgrade(data: bytes) -> None:
+    """The upgrade-request head kernel (``RequestHead``): both twins, fed whole and in
+    chunks, expose the same outcome (error type, status, message), fields, leftover and fast
+    answer; and a fast answer is exactly what the full ``ServerHandshake.accept`` sends."""
+    r = _Reader(data)
+    seed, which = r.byte(), r.byte()
+    limits = _HEAD_LIMITS[which % len(_HEAD_LIMITS)]
+    raw = r.rest()
+    split = _cuts(raw, seed | 1)
+    by_chunking: dict[int, list] = {0: [], 1: []}
+    for impl in twins():
+        for i, chunks in enumerate(([raw], split)):
+            by_chunking[i].append(_head_outcome(impl, limits, chunks))
+    for results in by_chunking.values():
+        assert all(res == results[0] for res in results), results
+    whole, cut = by_chunking[0][0], by_chunking[1][0]
+    if whole[0][0] == "complete" and cut[0][0] == "complete":
+        assert whole[2:] == cut[2:], (whole, cut)
+    complete, method, path, fields, leftover, answer = whole[1:]
+    if answer is None or not complete:
+        return
+    assert leftover == raw[raw.index(b"\r\n\r\n") + 4:]
+    hs = ServerHandshake(server_header="wsfast")
+    response = hs.accept(Request(method, path, Headers._from_parsed(fields)))
+    assert hs.subprotocol is None and hs.extensions == []
+    assert response.serialize() == answer, (response.serialize(), answer)
+
+
 # ---------------------------------------------------------------------------- deflate
 
 _OFFERS = (
@@ -253,7 +323,7 @@ def deflate(data: bytes) -> None:
             assert decoded == body
 
 
-TARGETS = {"frames": frames, "handshake": handshake, "deflate": deflate}
+TARGETS = {"frames": frames, "handshake": handshake, "upgrade": upgrade, "deflate": deflate}
 # Exceptions a target may raise without it being a finding: none. Protocol errors are
 # results (compared between twins), never escapes.
 EXPECTED: tuple[type[BaseException], ...] = ()
