@@ -35,7 +35,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .exceptions import (
     InvalidHandshake,
@@ -159,12 +159,14 @@ class ServerHandshake(_Handshake):
     which returns one of the client's or None, or raises NegotiationError to refuse the
     connection (400); by default the first of the client's that the server supports.
     ``extensions``: ServerExtensionFactory objects. ``server_header``: the Server header
-    value, or None for none.
+    value, or None for none. ``kernels``: the kernel set whose ``upgrade.RequestHead``
+    parses the request (default: ``wsfast._impl``'s choice).
     """
 
     _parser: RequestParser
     extension_factories: list[ServerExtensionFactory]
     _answer_parts: tuple[bytes, bytes] | None
+    _kernels: Any
 
     def __init__(
         self,
@@ -177,10 +179,12 @@ class ServerHandshake(_Handshake):
         max_headers: int = MAX_HEADERS,
         max_size: int = MAX_HANDSHAKE_SIZE,
         server_header: str | None = "wsfast",
+        kernels: Any = None,
     ) -> None:
         if isinstance(origins, str):
             raise TypeError("origins must be a list of origins, not a string")
-        super().__init__(RequestParser(max_line, max_headers, max_size), extensions)
+        super().__init__(RequestParser(max_line, max_headers, max_size, kernels), extensions)
+        self._kernels = kernels
         self.origins = None if origins is None else {o if o is None else o.lower() for o in origins}
         self.subprotocols = list(subprotocols) if subprotocols is not None else None
         self.select_subprotocol = select_subprotocol
@@ -210,7 +214,8 @@ class ServerHandshake(_Handshake):
         server keeps one and spawns one per connection: no argument is checked again)."""
         hs = object.__new__(ServerHandshake)
         head = self._parser.head
-        hs._parser = RequestParser(head.max_line, head.max_headers, head.max_size)
+        hs._parser = RequestParser(head.max_line, head.max_headers, head.max_size, self._kernels)
+        hs._kernels = self._kernels
         hs.extension_factories = self.extension_factories
         hs.subprotocol = None
         hs.extensions = []

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import HeadersTooLarge, InvalidMessage, InvalidState
-from ._impl import upgrade as _upgrade
+from . import _impl
 from .headers import Headers
 from .limits import MAX_BODY, MAX_HANDSHAKE_SIZE, MAX_HEADER_LINE, MAX_HEADERS
 
@@ -185,7 +185,8 @@ class RequestParser:
     protocol. Raises InvalidMessage or HeadersTooLarge as described in the module.
 
     The parsing is the kernel ``RequestHead`` (``wsfast._impl.upgrade``: Cython, or its
-    pure-Python twin); ``head`` is that object (the server's fast path reads it).
+    pure-Python twin; ``kernels`` picks another set, as ``Protocol``'s does); ``head`` is
+    that object (the server's fast path reads it).
     """
 
     __slots__ = ("head", "request")
@@ -195,8 +196,10 @@ class RequestParser:
         max_line: int = MAX_HEADER_LINE,
         max_headers: int = MAX_HEADERS,
         max_size: int = MAX_HANDSHAKE_SIZE,
+        kernels: Any = None,
     ) -> None:
-        self.head = _upgrade.RequestHead(max_line, max_headers, max_size)
+        upgrade = _impl.upgrade if kernels is None else kernels.upgrade
+        self.head = upgrade.RequestHead(max_line, max_headers, max_size)
         self.request: Request | None = None  # set once the head is complete
 
     @property

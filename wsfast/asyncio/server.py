@@ -47,7 +47,8 @@ class ServerConnection(Connection):
         self.server = server
         template = server._handshake_template
         if template is None:
-            template = server._handshake_template = ServerHandshake(**server.handshake_options)
+            template = server._handshake_template = ServerHandshake(
+                **server.handshake_options, kernels=server.options.kernels)
         self._handshake: ServerHandshake | None = template.spawn()
         self._handler_task: asyncio.Task | None = None
         # loop.time() of the TCP accept until the handshake is answered (then None)
