@@ -236,8 +236,8 @@ def _head_outcome(impl, limits: tuple[int, int, int], chunks: list[bytes]) -> tu
             pass
         else:
             raise AssertionError("a complete RequestHead accepted more data")
-    return (outcome, head.complete, head.method, head.path, head.fields(), head.leftover + unread,
-            head.answer(_PREFIX, _SUFFIX))
+    return (outcome, head.complete, head.method, head.path, head.fields(), head.raw,
+            head.leftover + unread, head.answer(_PREFIX, _SUFFIX))
 
 
 def upgrade(data: bytes) -> None:
@@ -258,7 +258,9 @@ def upgrade(data: bytes) -> None:
     whole, cut = by_chunking[0][0], by_chunking[1][0]
     if whole[0][0] == "complete" and cut[0][0] == "complete":
         assert whole[2:] == cut[2:], (whole, cut)
-    complete, method, path, fields, leftover, answer = whole[1:]
+    complete, method, path, fields, head_bytes, leftover, answer = whole[1:]
+    if complete:
+        assert head_bytes + leftover == raw
     if answer is None or not complete:
         return
     assert leftover == raw[raw.index(b"\r\n\r\n") + 4:]

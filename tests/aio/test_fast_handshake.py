@@ -30,6 +30,7 @@ class Opened:
 
     def on_open(self, ws) -> None:
         self.seen.set_result((ws.request.path, ws.request.headers.get_all("connection"),
+                              ws.request.headers.get("x-pad"),
                               ws.request.headers["Sec-WebSocket-Key"], ws.response.status_code,
                               ws.response.headers["Sec-WebSocket-Accept"], ws.extensions,
                               ws.subprotocol))
@@ -49,11 +50,11 @@ async def _exchange(server, data: bytes) -> bytes:
 async def test_plain_upgrade_gets_the_exact_101(serve_ws):
     handler = Opened()
     server = await serve_ws(handler, compression=None)
-    head = await _exchange(server, request(connection="keep-alive, Upgrade"))
+    head = await _exchange(server, request("X-Pad:\t padded  value \t\r\n", connection="keep-alive, Upgrade"))
     assert head == (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     b"Sec-WebSocket-Accept: " + accept().encode() + b"\r\nServer: wsfast\r\n\r\n")
     seen = await wait_for(handler.seen, "on_open")
-    assert seen == ("/room?x=1", ["keep-alive, Upgrade"], KEY, 101, accept(), [], None)
+    assert seen == ("/room?x=1", ["keep-alive, Upgrade"], "padded  value", KEY, 101, accept(), [], None)
 
 
 async def test_server_header_and_the_default_compression(serve_ws):
@@ -70,7 +71,7 @@ async def test_an_extension_offer_takes_the_full_path(serve_ws):
     head = await _exchange(server, request("Sec-WebSocket-Extensions: permessage-deflate\r\n"))
     assert b"Sec-WebSocket-Extensions: permessage-deflate" in head
     seen = await wait_for(handler.seen, "on_open")
-    assert [type(e).__name__ for e in seen[5]] == ["PerMessageDeflate"]
+    assert [type(e).__name__ for e in seen[6]] == ["PerMessageDeflate"]
 
 
 async def test_origin_check_and_refusals_take_the_full_path(serve_ws):

@@ -60,7 +60,7 @@ def feed_all(head, chunks):
                 break
     except (InvalidMessage, HeadersTooLarge) as exc:
         outcome = ("error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
-    return (outcome, head.complete, head.method, head.path, head.fields(),
+    return (outcome, head.complete, head.method, head.path, head.fields(), head.raw,
             head.leftover + unread, head.answer(PREFIX, SUFFIX))
 
 
@@ -70,7 +70,7 @@ def feed_all(head, chunks):
 def test_rfc_example_answer(impl):
     head = impl.upgrade.RequestHead(*LIMITS)
     assert head.feed(build()) is True
-    assert (head.method, head.path, head.leftover) == ("GET", "/chat", b"")
+    assert (head.method, head.path, head.leftover, head.raw) == ("GET", "/chat", b"", build())
     assert head.fields()[3] == ("Sec-WebSocket-Key", KEY)
     answer = head.answer(PREFIX, SUFFIX)
     assert answer == PREFIX + ACCEPT.encode() + SUFFIX
@@ -127,9 +127,9 @@ def test_no_answer_before_the_head_is_complete(impl):
     head = impl.upgrade.RequestHead(*LIMITS)
     data = build()
     assert head.feed(data[:-1]) is False
-    assert head.answer(PREFIX, SUFFIX) is None
+    assert head.answer(PREFIX, SUFFIX) is None and head.raw == b""
     assert head.feed(data[-1:] + b"\x81\x00") is True
-    assert head.leftover == b"\x81\x00"
+    assert head.leftover == b"\x81\x00" and head.raw == data
     assert head.answer(PREFIX, SUFFIX) is not None
 
 
@@ -224,3 +224,5 @@ def test_twins_agree_on_random_requests(pair, case):
             assert answer is None or answer == full_answer(head)
     if results[0][0] == results[1][0] == ("complete",):
         assert results[0][2:] == results[1][2:]
+        raw, leftover = results[0][5:7]
+        assert raw + leftover == data

@@ -17,7 +17,8 @@ on this class:
   ``feed`` raises InvalidState.
 
 Once complete, ``method``, ``path`` and ``fields()`` (the header fields as ``(name, value)``
-strings, names as received, values stripped of spaces and tabs) describe the request.
+strings, names as received, values stripped of spaces and tabs) describe the request, and
+``raw`` holds the head's bytes (request line to blank line; ``b""`` until complete).
 
 ``answer(prefix, suffix)`` is the server's fast path: when the request is a *plain* upgrade
 it returns ``prefix + Sec-WebSocket-Accept value + suffix`` (the caller's prebuilt 101 head),
@@ -64,6 +65,7 @@ class RequestHead:
         self.max_headers = max_headers
         self.max_size = max_size
         self.leftover = b""
+        self.raw = b""  # the complete head's bytes, request line to blank line
         self.method: str | None = None
         self.path: str | None = None
         self.complete = False
@@ -112,6 +114,7 @@ class RequestHead:
                 self._request_line(line)
                 self._start_done = True
             elif not line:
+                self.raw = bytes(buf[: self._line_start])
                 self.leftover = bytes(buf[self._line_start :])
                 self._buf = bytearray()
                 self.complete = True

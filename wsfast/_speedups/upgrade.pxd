@@ -18,7 +18,7 @@ cdef class RequestHead:
     # input: the bytes of a head that arrived in several chunks (None while nothing waits)
     cdef bytearray _buf
     # the complete head's bytes (offsets below index them), once complete
-    cdef bytes _head
+    cdef readonly bytes raw
     cdef Py_ssize_t _line_start     # offset of the current line
     cdef Py_ssize_t _scan           # no LF between _line_start and here
     cdef bint _start_done

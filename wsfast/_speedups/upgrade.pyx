@@ -173,6 +173,7 @@ cdef class RequestHead:
         self.max_headers = max_headers
         self.max_size = max_size
         self.leftover = b""
+        self.raw = b""
         self.method = None
         self.path = None
 
@@ -206,9 +207,9 @@ cdef class RequestHead:
                 self._buf = bytearray(chunk)  # fields() still lists the lines before the error
             raise
         if self._line_start == PyBytes_GET_SIZE(chunk):
-            self._head = chunk
+            self.raw = chunk
         else:
-            self._head = chunk[:self._line_start]
+            self.raw = chunk[:self._line_start]
             self.leftover = chunk[self._line_start:]
         self.complete = True
         return True
@@ -345,7 +346,7 @@ cdef class RequestHead:
 
     def fields(self):
         """The header fields received so far, in order (a new list)."""
-        cdef object data = self._head if self.complete else self._buf
+        cdef object data = self.raw if self.complete else self._buf
         cdef list out = []
         cdef const unsigned char* p
         cdef Py_ssize_t i, end, colon, vs, ve, count = 0
@@ -386,6 +387,6 @@ cdef class RequestHead:
         out = PyBytes_FromStringAndSize(NULL, lp + 28 + ls)
         o = <unsigned char*>PyBytes_AS_STRING(out)
         memcpy(o, PyBytes_AS_STRING(prefix), lp)
-        _accept_key(<const unsigned char*>PyBytes_AS_STRING(self._head) + self._key_at, o + lp)
+        _accept_key(<const unsigned char*>PyBytes_AS_STRING(self.raw) + self._key_at, o + lp)
         memcpy(o + lp + 28, PyBytes_AS_STRING(suffix), ls)
         return out

@@ -2,9 +2,9 @@
 
 A parsed ``Request`` or ``Response`` with its ``Headers`` costs a KiB or two; tens of
 thousands of idle connections would keep them all for ``ws.request`` and ``ws.response``.
-These keep the header block as one string (on the server's fast path: the kernel's parsed
-request head and the 101's bytes) and build the ``Headers`` the first time an application
-reads them.
+These keep the header block as one string (on the server's fast path: the request head's
+bytes as received and the 101's as sent) and build the ``Headers`` the first time an
+application reads them.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from ..http11 import Request, Response
 
 class _CompactHeaders:
     __slots__ = ("_block", "_headers")
-    # "Name: value" lines joined by CRLF; or, on the server's fast path, the response's bytes
-    # or the kernel's parsed request head (``wsfast._impl.upgrade.RequestHead``)
-    _block: Any
+    # "Name: value" lines joined by CRLF; on the server's fast path, the head's bytes as
+    # received (the kernel's ``RequestHead.raw``) or as sent (the 101)
+    _block: str | bytes
 
     def _keep(self, headers: Headers) -> None:
         # Names are tokens and values have no CR/LF (checked when parsed or added), so
@@ -32,14 +32,15 @@ class _CompactHeaders:
         if self._headers is None:
             block = self._block
             if isinstance(block, str):
-                fields = [tuple(line.split(": ", 1)) for line in block.split("\r\n") if line]
-                self._headers = Headers(fields)  # type: ignore[arg-type]
-            elif isinstance(block, bytes):  # a response head as sent, validated when built
-                lines = block.decode("latin-1").split("\r\n")[1:]
-                self._headers = Headers._from_parsed(
-                    [tuple(line.split(": ", 1)) for line in lines if line])  # type: ignore[misc]
-            else:  # the kernel's parsed request head: its fields are validated
-                self._headers = Headers._from_parsed(block.fields())
+                pairs = [tuple(line.split(": ", 1)) for line in block.split("\r\n") if line]
+                self._headers = Headers(pairs)  # type: ignore[arg-type]
+            else:  # a whole head's bytes, validated when parsed (request) or built (101)
+                fields: list[tuple[str, str]] = []
+                for line in block.decode("latin-1").split("\r\n")[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        fields.append((name, value.strip(" \t")))
+                self._headers = Headers._from_parsed(fields)
         return self._headers
 
 
@@ -55,12 +56,12 @@ class CompactRequest(_CompactHeaders):
 
     @classmethod
     def of_head(cls, head: Any) -> CompactRequest:
-        """From the kernel's complete head (the server's fast path), without decoding its
-        fields until ``headers`` is read."""
+        """From the kernel's complete head (the server's fast path): its bytes are kept and
+        decoded when ``headers`` is first read."""
         self = cls.__new__(cls)
         self.method = head.method
         self.path = head.path
-        self._block = head
+        self._block = head.raw
         self._headers = None
         return self
 
@@ -89,7 +90,7 @@ class CompactResponse(_CompactHeaders):
         self.status_code = 101
         self.reason_phrase = "Switching Protocols"
         self.body = b""
-        self._block = answer[:-4]  # without the blank line
+        self._block = answer
         self._headers = None
         return self
 
