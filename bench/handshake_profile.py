@@ -54,7 +54,7 @@ _common.run_asyncio(wsfast_server.start)
 
 def _env(tree: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([tree, REPO])
+    env["PYTHONPATH"] = tree
     return env
 
 
@@ -64,8 +64,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _start(cmd: list[str], tree: str) -> subprocess.Popen:
+    # cwd: ``python -m`` / ``-c`` put it first on sys.path, so it decides which wsfast runs
+    proc = subprocess.Popen(cmd, env=_env(tree), cwd=tree, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
         if "READY" in line:
@@ -106,7 +108,7 @@ def run_cprofile(args) -> None:
     port = _free_port()
     out = os.path.abspath(args.out)
     code = PROFILED_SERVER.replace("OUT", repr(out))
-    proc = _start([sys.executable, "-c", code, str(port)], _env(args.tree))
+    proc = _start([sys.executable, "-c", code, str(port)], args.tree)
     lg = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--mode", "handshakes",
          "--duration", str(args.seconds), "--warmup", "0.2", "--server-pid", str(proc.pid)],
@@ -134,7 +136,7 @@ def run_callgrind(args) -> None:
         cg = os.path.join(tmp, "cg.out")
         proc = _start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}",
                        sys.executable, "-m", "bench.servers.wsfast_server", "--port", str(port)],
-                      _env(args.tree))
+                      args.tree)
         cycles(port, n)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
