@@ -237,15 +237,15 @@ class ServerHandshake(_Handshake):
         return request
 
     @property
-    def head(self) -> object:
+    def head(self) -> Any:
         """The kernel's parsed head (``wsfast._impl.upgrade.RequestHead``): ``method``,
-        ``path``, ``fields()``, ``leftover``."""
+        ``path``, ``fields()``, ``raw``, ``leftover``."""
         return self._parser.head
 
     def accept_plain(self) -> bytes | None:
         """The fast path of ``accept`` once ``receive_data`` returned the request: when it is
-        a plain upgrade (``wsfast._pure.upgrade`` defines it: valid, nothing to negotiate) and this
-        configuration checks no origin and has no subprotocol policy, return the bytes of
+        a plain upgrade (``wsfast._pure.upgrade`` defines it: valid, nothing to negotiate)
+        and this configuration checks no origin and has no subprotocol policy, return the bytes of
         the 101 response ``accept(request).serialize()`` would give (no subprotocol, no
         extension); else None, and the caller runs ``accept``."""
         parts = self._answer_parts

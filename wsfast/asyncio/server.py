@@ -152,7 +152,7 @@ class ServerConnection(Connection):
         self.request = CompactRequest.of_head(head)
         self.response = CompactResponse.of_answer(answer)
         self.server._handshake_done(self, 101, ())
-        self._open(handshake.extensions, None, head.leftover)  # type: ignore[attr-defined]
+        self._open(handshake.extensions, None, head.leftover)
 
     def respond(
         self, status_code: int, body: str | bytes = b"", headers: Iterable[tuple[str, str]] | None = None
