@@ -7,8 +7,10 @@ the twins raises AssertionError (or the unexpected exception) and fails the run.
   points also derived from the input) and in one piece. Items, error type, close code and
   message must all be equal.
 * ``handshake``: the HTTP/1.1 request and response parsers and ``ServerHandshake.accept``
-  (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome); bytes
-  after an accepted request go to a ``Protocol`` of each twin, whose events must agree.
+  (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome), and
+  the server's fast path ``accept_plain``, which must answer byte for byte as ``accept`` or
+  not at all; bytes after an accepted request go to a ``Protocol`` of each twin, whose
+  events must agree.
 * ``upgrade``: the server's upgrade-request head kernel (``RequestHead``) of each twin, under
   one of a few limit sets, fed whole and in chunks: outcome (error type, status, message),
   fields, leftover and fast 101 answer agree; a fast answer equals the serialized response of
@@ -152,15 +154,33 @@ def _run_request(data: bytes, chunks: list[bytes]) -> tuple:
             return ("incomplete",)
     except _HANDSHAKE_ERRORS as exc:
         return ("parse-error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
+    fast = _fast_answer(chunks)
     try:
         response = hs.accept(request)
     except _HANDSHAKE_ERRORS as exc:
+        assert fast is None, fast  # the fast path answers nothing accept refuses
         error = hs.error_response(exc)
         assert error.status_code in (400, 403, 405, 426, 431), error.status_code
         error.serialize()
         return ("refused", type(exc).__name__, error.status_code, str(exc))
-    response.serialize()
+    if fast is not None:  # byte for byte what accept sends, with the same outcome
+        assert fast == (response.serialize(), hs.subprotocol, [repr(e) for e in hs.extensions]), fast
     return ("accepted", hs.subprotocol, [repr(e) for e in hs.extensions], hs.leftover, hs.extensions)
+
+
+def _fast_answer(chunks: list[bytes]) -> tuple | None:
+    """``ServerHandshake.accept_plain`` (the server's fast path) on the same request and
+    configuration as ``_run_request``: (answer, subprotocol, extensions) or None."""
+    hs = ServerHandshake(
+        subprotocols=["chat", "superchat"],
+        extensions=[ServerPerMessageDeflateFactory()],
+        max_line=512, max_headers=16, max_size=4096,
+    )
+    for chunk in chunks:
+        if hs.receive_data(chunk) is not None:
+            break
+    answer = hs.accept_plain()
+    return None if answer is None else (answer, hs.subprotocol, [repr(e) for e in hs.extensions])
 
 
 def handshake(data: bytes) -> None:

@@ -243,19 +243,44 @@ class ServerHandshake(_Handshake):
         return self._parser.head
 
     def accept_plain(self) -> bytes | None:
-        """The fast path of ``accept`` once ``receive_data`` returned the request: when it is
-        a plain upgrade (``wsfast._pure.upgrade`` defines it: valid, nothing to negotiate)
-        and this configuration checks no origin and has no subprotocol policy, return the bytes of
-        the 101 response ``accept(request).serialize()`` would give (no subprotocol, no
-        extension); else None, and the caller runs ``accept``."""
+        """The fast path of ``accept`` once ``receive_data`` returned the request, for a
+        configuration that checks no origin and has no subprotocol policy: return the bytes
+        of the 101 response ``accept(request).serialize()`` would give, and set
+        ``subprotocol`` and ``extensions`` as ``accept`` would; or None, and the caller runs
+        ``accept`` (which then accepts, or raises what it raises).
+
+        A plain upgrade (``wsfast._pure.upgrade`` defines it: valid, nothing to negotiate)
+        is answered by the kernel alone. One that is plain but for its subprotocol or
+        extension offers has them negotiated by ``accept``'s own code, and the kernel answers
+        with their header fields; a negotiation that refuses gives None."""
         parts = self._answer_parts
         if parts is None:
             return None
-        answer = self._parser.head.answer(parts[0], parts[1])
+        head = self._parser.head
+        answer = head.answer(parts[0], parts[1])
         if answer is not None:
             self.subprotocol = None
             self.extensions = []
-        return answer  # type: ignore[no-any-return]
+            return answer  # type: ignore[no-any-return]
+        if not head.upgrade_ok():
+            return None
+        request = self.request
+        headers = request.headers if request is not None else Headers._from_parsed(head.fields())
+        try:
+            subprotocol = self._select_subprotocol(headers)
+            self.extensions = []
+            extensions_value = self._negotiate_extensions(headers)
+        except InvalidHandshake:
+            self.extensions = []
+            return None
+        negotiated = Headers()
+        if extensions_value:
+            negotiated.add("Sec-WebSocket-Extensions", extensions_value)
+        if subprotocol is not None:
+            negotiated.add("Sec-WebSocket-Protocol", subprotocol)
+        self.subprotocol = subprotocol
+        suffix = b"\r\n" + negotiated.serialize() + parts[1][2:]
+        return head.answer(parts[0], suffix, True)  # type: ignore[no-any-return]
 
     def receive_eof(self) -> None:
         """The client closed before the request was complete: raise InvalidMessage."""

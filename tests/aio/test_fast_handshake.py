@@ -1,6 +1,7 @@
 """The server's opening handshake end to end, on each twin: a plain upgrade gets the kernel's
-prebuilt 101 (the bytes the full path would send), with ``ws.request`` / ``ws.response``
-intact; other requests (an extension offer, a hook, an origin check) take the full path."""
+prebuilt 101, offers are negotiated into it (the bytes the full path would send), with
+``ws.request`` / ``ws.response`` intact; other requests (a hook, an origin check, a request
+to refuse) take the full path."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,8 @@ import hashlib
 from rawpeer import RawPeer
 from waiting import wait_for
 
-from wsfast.handshake import GUID
+from wsfast.extensions.compression import server_extensions
+from wsfast.handshake import GUID, ServerHandshake
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -65,13 +67,15 @@ async def test_server_header_and_the_default_compression(serve_ws):
     assert b"Server:" not in head
 
 
-async def test_an_extension_offer_takes_the_full_path(serve_ws):
+async def test_offers_are_negotiated_as_accept_does(serve_ws):
     handler = Opened()
-    server = await serve_ws(handler)
-    head = await _exchange(server, request("Sec-WebSocket-Extensions: permessage-deflate\r\n"))
-    assert b"Sec-WebSocket-Extensions: permessage-deflate" in head
+    server = await serve_ws(handler, subprotocols=["chat"])
+    offers = "Sec-WebSocket-Protocol: x, chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"
+    head = await _exchange(server, request(offers))
+    full = ServerHandshake(subprotocols=["chat"], extensions=server_extensions("deflate"))
+    assert head == full.accept(full.receive_data(request(offers))).serialize()
     seen = await wait_for(handler.seen, "on_open")
-    assert [type(e).__name__ for e in seen[6]] == ["PerMessageDeflate"]
+    assert [type(e).__name__ for e in seen[6]] == ["PerMessageDeflate"] and seen[7] == "chat"
 
 
 async def test_origin_check_and_refusals_take_the_full_path(serve_ws):

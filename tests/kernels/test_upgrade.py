@@ -61,7 +61,8 @@ def feed_all(head, chunks):
     except (InvalidMessage, HeadersTooLarge) as exc:
         outcome = ("error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
     return (outcome, head.complete, head.method, head.path, head.fields(), head.raw,
-            head.leftover + unread, head.answer(PREFIX, SUFFIX))
+            head.leftover + unread, head.upgrade_ok(), head.answer(b"", b"", True),
+            head.answer(PREFIX, SUFFIX))
 
 
 # ------------------------------------------------------------------------- each twin
@@ -123,11 +124,24 @@ def test_other_requests_take_the_full_path(impl, change):
     assert head.answer(PREFIX, SUFFIX) is None
 
 
+@pytest.mark.parametrize("offer", ["Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Extensions: x",
+                                   "Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Extensions: b"])
+def test_offers_are_answered_only_when_asked(impl, offer):
+    head = impl.upgrade.RequestHead(*LIMITS)
+    head.feed(build()[:-2] + offer.encode() + b"\r\n\r\n")
+    assert head.upgrade_ok()
+    assert head.answer(PREFIX, SUFFIX) is None
+    assert head.answer(b"<", b">", True) == b"<" + ACCEPT.encode() + b">"
+    broken = impl.upgrade.RequestHead(*LIMITS)
+    broken.feed(build().replace(b"13", b"8")[:-2] + offer.encode() + b"\r\n\r\n")
+    assert not broken.upgrade_ok() and broken.answer(b"", b"", True) is None
+
+
 def test_no_answer_before_the_head_is_complete(impl):
     head = impl.upgrade.RequestHead(*LIMITS)
     data = build()
     assert head.feed(data[:-1]) is False
-    assert head.answer(PREFIX, SUFFIX) is None and head.raw == b""
+    assert head.answer(PREFIX, SUFFIX) is None and head.raw == b"" and not head.upgrade_ok()
     assert head.feed(data[-1:] + b"\x81\x00") is True
     assert head.leftover == b"\x81\x00" and head.raw == data
     assert head.answer(PREFIX, SUFFIX) is not None
@@ -226,3 +240,44 @@ def test_twins_agree_on_random_requests(pair, case):
         assert results[0][2:] == results[1][2:]
         raw, leftover = results[0][5:7]
         assert raw + leftover == data
+
+
+def handshake_outcome(kernels, data: bytes, fast: bool) -> tuple:
+    """What a server with subprotocols and permessage-deflate answers to ``data``: through
+    ``accept_plain`` (then ``accept`` when it gives None) or through ``accept`` alone."""
+    from wsfast.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+    hs = ServerHandshake(subprotocols=["chat", "superchat"], kernels=kernels,
+                         extensions=[ServerPerMessageDeflateFactory()])
+    try:
+        request = hs.receive_data(data)
+    except InvalidHandshake as exc:
+        return ("invalid", type(exc).__name__, str(exc))
+    if request is None:
+        return ("incomplete",)
+    answer = hs.accept_plain() if fast else None
+    if answer is None:
+        try:
+            answer = hs.accept(request).serialize()
+        except InvalidHandshake as exc:
+            return ("refused", type(exc).__name__, str(exc))
+    return ("accepted", answer, hs.subprotocol, [repr(e) for e in hs.extensions])
+
+
+OFFERS = st.sampled_from(["Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: x, superchat",
+                          "Sec-WebSocket-Protocol: a b", "Sec-WebSocket-Protocol: ",
+                          "Sec-WebSocket-Extensions: permessage-deflate",
+                          "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+                          "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=7",
+                          "Sec-WebSocket-Extensions: x-foo, permessage-deflate; server_no_context_takeover",
+                          "Sec-WebSocket-Extensions: permessage-deflate;;", "Origin: o"])
+
+
+@SETTINGS
+@given(requests(), st.lists(OFFERS, max_size=3))
+def test_accept_plain_answers_as_accept_does(impl, case, offers):
+    data, _, _ = case
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        data = data[:end + 2] + b"".join(o.encode() + b"\r\n" for o in offers) + data[end + 2:]
+    assert handshake_outcome(impl, data, True) == handshake_outcome(impl, data, False)

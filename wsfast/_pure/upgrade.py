@@ -22,7 +22,10 @@ strings, names as received, values stripped of spaces and tabs) describe the req
 
 ``answer(prefix, suffix)`` is the server's fast path: when the request is a *plain* upgrade
 it returns ``prefix + Sec-WebSocket-Accept value + suffix`` (the caller's prebuilt 101 head),
-else None and the caller validates the request in full (``ServerHandshake.accept``). Plain
+else None and the caller validates the request in full (``ServerHandshake.accept``).
+``answer(prefix, suffix, offers=True)`` also answers a request that is plain but for its
+Sec-WebSocket-Protocol / -Extensions fields (the caller negotiated them and put its answer
+in ``suffix``); ``upgrade_ok()`` says whether it would. Plain
 means everything ``ServerHandshake.accept`` checks holds and nothing is left to negotiate:
 one Host; one Upgrade whose value is ``websocket`` (any case); Connection fields that are
 all valid token lists, one of the tokens ``upgrade`` (any case); one Sec-WebSocket-Key of 22
@@ -157,8 +160,22 @@ class RequestHead:
         """The header fields received so far, in order (a new list)."""
         return list(self._fields)
 
-    def answer(self, prefix: bytes, suffix: bytes) -> bytes | None:
-        """``prefix + accept key + suffix`` for a complete, plain upgrade request; else None."""
+    def upgrade_ok(self) -> bool:
+        """Whether the head is complete and passes the checks ``ServerHandshake.accept`` makes
+        before it negotiates (a plain upgrade but for its offers)."""
+        return self._key(True) is not None
+
+    def answer(self, prefix: bytes, suffix: bytes, offers: bool = False) -> bytes | None:
+        """``prefix + accept key + suffix`` for a complete, plain upgrade request (with
+        ``offers``: whatever its Sec-WebSocket-Protocol and -Extensions fields); else None."""
+        key = self._key(offers)
+        if key is None:
+            return None
+        digest = hashlib.sha1(key.encode("ascii") + GUID).digest()
+        return prefix + base64.b64encode(digest) + suffix
+
+    def _key(self, offers: bool) -> str | None:
+        """The key of a plain upgrade (``offers``: whatever its offers), else None."""
         if not self.complete:
             return None
         values: dict[str, list[str]] = {}
@@ -169,7 +186,7 @@ class RequestHead:
         if (host is None or len(host) != 1 or upgrade is None or len(upgrade) != 1
                 or upgrade[0].lower() != "websocket" or key is None or len(key) != 1
                 or _KEY.fullmatch(key[0]) is None or version != ["13"]
-                or "sec-websocket-protocol" in values or "sec-websocket-extensions" in values):
+                or not offers and ("sec-websocket-protocol" in values or "sec-websocket-extensions" in values)):
             return None
         connection = get("connection")
         if connection is None:
@@ -182,5 +199,4 @@ class RequestHead:
                 upgrade_token = True
         if not upgrade_token:
             return None
-        digest = hashlib.sha1(key[0].encode("ascii") + GUID).digest()
-        return prefix + base64.b64encode(digest) + suffix
+        return key[0]

@@ -39,6 +39,7 @@ cdef class RequestHead:
     cdef bint _version_ok           # "13"
     cdef Py_ssize_t _key_at
 
+    cdef bint _upgrade_ok_c(self) noexcept
     cdef int _parse(self, const unsigned char* p, Py_ssize_t n) except -1
     cdef int _request_line(self, const unsigned char* p, Py_ssize_t start, Py_ssize_t end) except -1
     cdef int _header(self, const unsigned char* p, Py_ssize_t start, Py_ssize_t end) except -1

@@ -372,15 +372,23 @@ cdef class RequestHead:
             i = end + 1
         return out
 
-    def answer(self, bytes prefix not None, bytes suffix not None):
-        """``prefix + accept key + suffix`` for a complete, plain upgrade request; else None."""
+    def upgrade_ok(self):
+        """Whether the head is complete and passes the checks ``ServerHandshake.accept`` makes
+        before it negotiates (a plain upgrade but for its offers)."""
+        return self._upgrade_ok_c()
+
+    cdef inline bint _upgrade_ok_c(self) noexcept:
+        return (self.complete and self._n_host == 1 and self._n_upgrade == 1 and self._upgrade_ok
+                and self._n_connection >= 1 and self._connection_ok and not self._connection_bad
+                and self._n_key == 1 and self._key_ok and self._n_version == 1 and self._version_ok)
+
+    def answer(self, bytes prefix not None, bytes suffix not None, bint offers=False):
+        """``prefix + accept key + suffix`` for a complete, plain upgrade request (with
+        ``offers``: whatever its Sec-WebSocket-Protocol and -Extensions fields); else None."""
         cdef Py_ssize_t lp, ls
         cdef bytes out
         cdef unsigned char* o
-        if not (self.complete and self._n_host == 1 and self._n_upgrade == 1 and self._upgrade_ok
-                and self._n_connection >= 1 and self._connection_ok and not self._connection_bad
-                and self._n_key == 1 and self._key_ok and self._n_version == 1 and self._version_ok
-                and self._n_protocol == 0 and self._n_extensions == 0):
+        if not self._upgrade_ok_c() or (not offers and (self._n_protocol or self._n_extensions)):
             return None
         lp = PyBytes_GET_SIZE(prefix)
         ls = PyBytes_GET_SIZE(suffix)

@@ -70,7 +70,7 @@ class ServerConnection(Connection):
             return
         server = self.server
         if server.process_request is None and not server.closing:
-            # The fast path: a plain upgrade (a GET with Upgrade is never a metrics scrape).
+            # The fast path: a valid upgrade (a GET with Upgrade is never a metrics scrape).
             answer = handshake.accept_plain()
             if answer is not None:
                 self._accept_plain(handshake, answer)
@@ -151,8 +151,9 @@ class ServerConnection(Connection):
         head = handshake.head
         self.request = CompactRequest.of_head(head)
         self.response = CompactResponse.of_answer(answer)
-        self.server._handshake_done(self, 101, ())
-        self._open(handshake.extensions, None, head.leftover)
+        self.subprotocol = handshake.subprotocol
+        self.server._handshake_done(self, 101, handshake.extensions)
+        self._open(handshake.extensions, handshake.subprotocol, head.leftover)
 
     def respond(
         self, status_code: int, body: str | bytes = b"", headers: Iterable[tuple[str, str]] | None = None
