@@ -15,7 +15,7 @@ MODE = os.environ.get("WSFAST_BUILD_EXTENSIONS", "auto").strip().lower()
 if MODE not in ("auto", "yes", "no"):
     sys.exit(f"WSFAST_BUILD_EXTENSIONS must be auto, yes or no, not {MODE!r}")
 
-KERNELS = ["mask", "utf8", "parser", "builder", "conn", "reactor"]
+KERNELS = ["mask", "utf8", "parser", "builder", "conn", "upgrade", "reactor"]
 
 # -O3 for the kernels; boundscheck/wraparound are switched off per function in the .pyx
 # files, only where the code checks its own bounds.

@@ -1,6 +1,6 @@
 """atheris entry point: ``python fuzz/fuzz.py TARGET [libFuzzer options] [corpus dirs]``.
 
-TARGET is one of fuzz/targets.py's TARGETS (frames, handshake, deflate). wsfast's Python
+TARGET is one of fuzz/targets.py's TARGETS (frames, handshake, upgrade, deflate). wsfast's Python
 modules are instrumented for coverage; the Cython kernels run as built (they are checked by
 comparing them with the instrumented pure twin). ``fuzz/run.py`` drives a bounded run.
 """

@@ -75,6 +75,29 @@ def handshake_seeds():
     yield b"\x09HTTP/1.1 500 Oops\r\n\r\nbody until eof"
 
 
+def upgrade_seeds():
+    """A cut seed, a limits choice (fuzz/targets.py _HEAD_LIMITS), then the request."""
+    yield b"\x05\x00" + request()
+    yield b"\x05\x02" + request() + frame(1, b"pipelined")
+    yield b"\x07\x00" + request().replace(b"Connection: Upgrade", b"Connection: keep-alive, Upgrade")
+    yield b"\x05\x00" + request().replace(b"Upgrade: websocket", b"UPGRADE: WebSocket")
+    yield b"\x05\x00" + request(b"Connection: close\r\n")
+    yield b"\x05\x00" + request(b"Origin: https://a.example\r\n")
+    yield b"\x05\x00" + request(b"Sec-WebSocket-Protocol: chat\r\n")
+    yield b"\x05\x00" + request(b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    yield b"\x05\x00" + request(b"Host: again\r\n")
+    yield b"\x05\x00" + request().replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"dGhlIHNhbXBsZSBub25jZQ")
+    yield b"\x05\x00" + request().replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"dGhlIHNhbXBsZSBub25jZ*==")
+    yield b"\x05\x00" + request().replace(b"13", b"8")
+    yield b"\x05\x01" + request()  # over the small limits
+    yield b"\x05\x03" + request()  # a line over 20 bytes
+    yield b"\x05\x00" + request().replace(b"GET", b"PUT")
+    yield b"\x05\x00" + request().replace(b"HTTP/1.1", b"HTTP/2.0")
+    yield b"\x05\x00" + request(b"X: a\x01b\r\n")
+    yield b"\x05\x00" + request(b"\tfolded\r\n")
+    yield b"\x05\x00" + request().replace(b"\r\n", b"\n", 2)
+
+
 def deflate_seeds():
     def raw(data, level=6):
         c = zlib.compressobj(level, zlib.DEFLATED, -15)
@@ -116,7 +139,8 @@ def reactor_seeds():
 
 def main():
     for name, seeds in (("frames", frames_seeds), ("handshake", handshake_seeds),
-                        ("deflate", deflate_seeds), ("reactor", reactor_seeds)):
+                        ("upgrade", upgrade_seeds), ("deflate", deflate_seeds),
+                        ("reactor", reactor_seeds)):
         folder = os.path.join(HERE, "corpus", name)
         os.makedirs(folder, exist_ok=True)
         for seed in seeds():

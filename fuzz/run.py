@@ -18,7 +18,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARGETS = ("frames", "handshake", "deflate", "reactor")
+TARGETS = ("frames", "handshake", "upgrade", "deflate", "reactor")
 
 
 def run_target(name: str, seconds: int, keep: str | None) -> tuple[bool, str]:

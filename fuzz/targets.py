@@ -7,8 +7,14 @@ the twins raises AssertionError (or the unexpected exception) and fails the run.
   points also derived from the input) and in one piece. Items, error type, close code and
   message must all be equal.
 * ``handshake``: the HTTP/1.1 request and response parsers and ``ServerHandshake.accept``
-  (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome); bytes
-  after an accepted request go to a ``Protocol`` of each twin, whose events must agree.
+  (with permessage-deflate and subprotocols), fed whole and in chunks (same outcome), and
+  the server's fast path ``accept_plain``, which must answer byte for byte as ``accept`` or
+  not at all; bytes after an accepted request go to a ``Protocol`` of each twin, whose
+  events must agree.
+* ``upgrade``: the server's upgrade-request head kernel (``RequestHead``) of each twin, under
+  one of a few limit sets, fed whole and in chunks: outcome (error type, status, message),
+  fields, leftover and fast 101 answer agree; a fast answer equals the serialized response of
+  the full ``ServerHandshake.accept`` for the same request.
 * ``reactor``: the native I/O path's ``SocketTransport`` (see ``reactor`` below).
 * ``deflate``: permessage-deflate receiving. The input becomes compressed messages (raw
   deflate from the fuzzer, as single frames or fragments) for a server ``Protocol`` of
@@ -35,7 +41,8 @@ from wsfast.extensions.permessage_deflate import (
     ServerPerMessageDeflateFactory,
 )
 from wsfast.handshake import ServerHandshake
-from wsfast.http11 import RequestParser, ResponseParser
+from wsfast.headers import Headers
+from wsfast.http11 import Request, RequestParser, ResponseParser
 from wsfast.protocol import Protocol, Side
 
 _TWINS: list = []
@@ -148,15 +155,33 @@ def _run_request(data: bytes, chunks: list[bytes]) -> tuple:
             return ("incomplete",)
     except _HANDSHAKE_ERRORS as exc:
         return ("parse-error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
+    fast = _fast_answer(chunks)
     try:
         response = hs.accept(request)
     except _HANDSHAKE_ERRORS as exc:
+        assert fast is None, fast  # the fast path answers nothing accept refuses
         error = hs.error_response(exc)
         assert error.status_code in (400, 403, 405, 426, 431), error.status_code
         error.serialize()
         return ("refused", type(exc).__name__, error.status_code, str(exc))
-    response.serialize()
+    if fast is not None:  # byte for byte what accept sends, with the same outcome
+        assert fast == (response.serialize(), hs.subprotocol, [repr(e) for e in hs.extensions]), fast
     return ("accepted", hs.subprotocol, [repr(e) for e in hs.extensions], hs.leftover, hs.extensions)
+
+
+def _fast_answer(chunks: list[bytes]) -> tuple | None:
+    """``ServerHandshake.accept_plain`` (the server's fast path) on the same request and
+    configuration as ``_run_request``: (answer, subprotocol, extensions) or None."""
+    hs = ServerHandshake(
+        subprotocols=["chat", "superchat"],
+        extensions=[ServerPerMessageDeflateFactory()],
+        max_line=512, max_headers=16, max_size=4096,
+    )
+    for chunk in chunks:
+        if hs.receive_data(chunk) is not None:
+            break
+    answer = hs.accept_plain()
+    return None if answer is None else (answer, hs.subprotocol, [repr(e) for e in hs.extensions])
 
 
 def handshake(data: bytes) -> None:
@@ -197,6 +222,73 @@ def handshake(data: bytes) -> None:
         parser.feed(raw)
     except _HANDSHAKE_ERRORS:
         pass
+
+
+# ---------------------------------------------------------------------------- upgrade
+
+_HEAD_LIMITS = ((512, 16, 4096), (64, 4, 256), (8192, 128, 65536), (20, 3, 100))
+_PLAIN = ServerHandshake(server_header="wsfast")  # its 101 head, around the accept key
+_PREFIX, _SUFFIX = _PLAIN._answer_parts  # type: ignore[misc]
+
+
+def _head_outcome(impl, limits: tuple[int, int, int], chunks: list[bytes]) -> tuple:
+    """Feed ``chunks`` to a RequestHead of ``impl``: the outcome and everything it exposes."""
+    head = impl.upgrade.RequestHead(*limits)
+    outcome: tuple = ("incomplete",)
+    unread = b""  # chunks after the one that completed the head (a connection's next reads)
+    try:
+        for i, chunk in enumerate(chunks):
+            if head.feed(chunk):
+                outcome = ("complete",)
+                unread = b"".join(chunks[i + 1:])
+                break
+    except _HANDSHAKE_ERRORS as exc:
+        outcome = ("error", type(exc).__name__, getattr(exc, "status_code", None), str(exc))
+        try:
+            head.feed(b"x")
+        except _HANDSHAKE_ERRORS as again:
+            assert again is exc, (again, exc)  # spent: the same error again
+        else:
+            raise AssertionError("a RequestHead fed after an error did not raise")
+    if outcome[0] == "complete":
+        try:
+            head.feed(b"")
+        except InvalidState:
+            pass
+        else:
+            raise AssertionError("a complete RequestHead accepted more data")
+    return (outcome, head.complete, head.method, head.path, head.fields(), head.raw,
+            head.leftover + unread, head.answer(_PREFIX, _SUFFIX))
+
+
+def upgrade(data: bytes) -> None:
+    """The upgrade-request head kernel (``RequestHead``): both twins, fed whole and in
+    chunks, expose the same outcome (error type, status, message), fields, leftover and fast
+    answer; and a fast answer is exactly what the full ``ServerHandshake.accept`` sends."""
+    r = _Reader(data)
+    seed, which = r.byte(), r.byte()
+    limits = _HEAD_LIMITS[which % len(_HEAD_LIMITS)]
+    raw = r.rest()
+    split = _cuts(raw, seed | 1)
+    by_chunking: dict[int, list] = {0: [], 1: []}
+    for impl in twins():
+        for i, chunks in enumerate(([raw], split)):
+            by_chunking[i].append(_head_outcome(impl, limits, chunks))
+    for results in by_chunking.values():
+        assert all(res == results[0] for res in results), results
+    whole, cut = by_chunking[0][0], by_chunking[1][0]
+    if whole[0][0] == "complete" and cut[0][0] == "complete":
+        assert whole[2:] == cut[2:], (whole, cut)
+    complete, method, path, fields, head_bytes, leftover, answer = whole[1:]
+    if complete:
+        assert head_bytes + leftover == raw
+    if answer is None or not complete:
+        return
+    assert leftover == raw[raw.index(b"\r\n\r\n") + 4:]
+    hs = ServerHandshake(server_header="wsfast")
+    response = hs.accept(Request(method, path, Headers._from_parsed(fields)))
+    assert hs.subprotocol is None and hs.extensions == []
+    assert response.serialize() == answer, (response.serialize(), answer)
 
 
 # ---------------------------------------------------------------------------- deflate
@@ -399,7 +491,8 @@ def reactor(data: bytes) -> None:
     assert all(res == results[0] for res in results)
 
 
-TARGETS = {"frames": frames, "handshake": handshake, "deflate": deflate, "reactor": reactor}
+TARGETS = {"frames": frames, "handshake": handshake, "upgrade": upgrade, "deflate": deflate,
+           "reactor": reactor}
 # Exceptions a target may raise without it being a finding: none. Protocol errors are
 # results (compared between twins), never escapes.
 EXPECTED: tuple[type[BaseException], ...] = ()

@@ -9,7 +9,7 @@ by name. Tests run on each twin that is here:
   install without the extension (``scripts/test-pure.sh``) runs the pure twin only; every
   name under ``WSFAST_REQUIRE_EXTENSIONS=1`` (CI), where a twin that cannot be loaded fails.
 * ``load(name)``: the twin's namespace (``.mask``, ``.utf8``, ``.parser``, ``.builder``,
-  ``.conn``, ``.IMPLEMENTATION``), or the test skipped (failed when required) when it is not
+  ``.conn``, ``.upgrade``, ``.IMPLEMENTATION``), or the test skipped (failed when required) when it is not
   built.
 * ``get(name)`` and ``loaded()``: the same namespace (ImportError when it is not built) and
   those of every twin that is here, fastest first, without pytest (for scripts and the fuzz

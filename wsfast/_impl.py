@@ -3,7 +3,7 @@
 This is the only module that imports ``wsfast._speedups`` or ``wsfast._pure`` (the layout
 test checks it). Everything else takes the kernels from here:
 
-    from wsfast._impl import mask, utf8, parser, builder, conn, IMPLEMENTATION
+    from wsfast._impl import mask, utf8, parser, builder, conn, upgrade, IMPLEMENTATION
 
 One rule decides: the Cython twin when all of its modules import, else the pure twin for all
 of them (never a mix). Setting ``WSFAST_NO_EXTENSIONS=1`` (any non-empty value but ``0``)
@@ -19,7 +19,7 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-KERNELS = ("mask", "utf8", "parser", "builder", "conn", "reactor")
+KERNELS = ("mask", "utf8", "parser", "builder", "conn", "upgrade", "reactor")
 
 
 def _extensions_disabled() -> bool:
@@ -84,6 +84,7 @@ utf8 = _chosen.utf8
 parser = _chosen.parser
 builder = _chosen.builder
 conn = _chosen.conn
+upgrade = _chosen.upgrade  # the server's upgrade-request head parser (wsfast.http11, handshake)
 reactor = _chosen.reactor
 
 if TYPE_CHECKING:

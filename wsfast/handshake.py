@@ -35,7 +35,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .exceptions import (
     InvalidHandshake,
@@ -159,11 +159,14 @@ class ServerHandshake(_Handshake):
     which returns one of the client's or None, or raises NegotiationError to refuse the
     connection (400); by default the first of the client's that the server supports.
     ``extensions``: ServerExtensionFactory objects. ``server_header``: the Server header
-    value, or None for none.
+    value, or None for none. ``kernels``: the kernel set whose ``upgrade.RequestHead``
+    parses the request (default: ``wsfast._impl``'s choice).
     """
 
     _parser: RequestParser
     extension_factories: list[ServerExtensionFactory]
+    _answer_parts: tuple[bytes, bytes] | None
+    _kernels: Any
 
     def __init__(
         self,
@@ -176,15 +179,53 @@ class ServerHandshake(_Handshake):
         max_headers: int = MAX_HEADERS,
         max_size: int = MAX_HANDSHAKE_SIZE,
         server_header: str | None = "wsfast",
+        kernels: Any = None,
     ) -> None:
         if isinstance(origins, str):
             raise TypeError("origins must be a list of origins, not a string")
-        super().__init__(RequestParser(max_line, max_headers, max_size), extensions)
+        super().__init__(RequestParser(max_line, max_headers, max_size, kernels), extensions)
+        self._kernels = kernels
         self.origins = None if origins is None else {o if o is None else o.lower() for o in origins}
         self.subprotocols = list(subprotocols) if subprotocols is not None else None
         self.select_subprotocol = select_subprotocol
         self.server_header = server_header
         self.request: Request | None = None
+        self._answer_parts = self._plain_answer_parts()
+
+    def _plain_answer_parts(self) -> tuple[bytes, bytes] | None:
+        """The 101 head of a plain upgrade around its Sec-WebSocket-Accept value, as
+        ``accept`` would serialize it with this configuration; None when ``accept_plain``
+        cannot apply (an origin check or a subprotocol policy must run, or ``accept``
+        would refuse the Server header)."""
+        if self.origins is not None or self.select_subprotocol is not None:
+            return None
+        tail = Headers()
+        try:
+            if self.server_header is not None:
+                tail.add("Server", self.server_header)
+        except ValueError:
+            return None
+        return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: ",
+                b"\r\n" + tail.serialize() + b"\r\n")
+
+    def spawn(self) -> ServerHandshake:
+        """A fresh handshake with this one's configuration, for another connection (the
+        server keeps one and spawns one per connection: no argument is checked again)."""
+        hs = object.__new__(ServerHandshake)
+        head = self._parser.head
+        hs._parser = RequestParser(head.max_line, head.max_headers, head.max_size, self._kernels)
+        hs._kernels = self._kernels
+        hs.extension_factories = self.extension_factories
+        hs.subprotocol = None
+        hs.extensions = []
+        hs.origins = self.origins
+        hs.subprotocols = self.subprotocols
+        hs.select_subprotocol = self.select_subprotocol
+        hs.server_header = self.server_header
+        hs.request = None
+        hs._answer_parts = self._answer_parts
+        return hs
 
     def receive_data(self, data: bytes) -> Request | None:
         """Parse bytes from the client. Return the Request once its head is complete (the
@@ -195,9 +236,55 @@ class ServerHandshake(_Handshake):
             self.request = request
         return request
 
+    @property
+    def head(self) -> Any:
+        """The kernel's parsed head (``wsfast._impl.upgrade.RequestHead``): ``method``,
+        ``path``, ``fields()``, ``raw``, ``leftover``."""
+        return self._parser.head
+
+    def accept_plain(self) -> bytes | None:
+        """The fast path of ``accept`` once ``receive_data`` returned the request, for a
+        configuration that checks no origin and has no subprotocol policy: return the bytes
+        of the 101 response ``accept(request).serialize()`` would give, and set
+        ``subprotocol`` and ``extensions`` as ``accept`` would; or None, and the caller runs
+        ``accept`` (which then accepts, or raises what it raises).
+
+        A plain upgrade (``wsfast._pure.upgrade`` defines it: valid, nothing to negotiate)
+        is answered by the kernel alone. One that is plain but for its subprotocol or
+        extension offers has them negotiated by ``accept``'s own code, and the kernel answers
+        with their header fields; a negotiation that refuses gives None."""
+        parts = self._answer_parts
+        if parts is None:
+            return None
+        head = self._parser.head
+        answer = head.answer(parts[0], parts[1])
+        if answer is not None:
+            self.subprotocol = None
+            self.extensions = []
+            return answer  # type: ignore[no-any-return]
+        if not head.upgrade_ok():
+            return None
+        request = self.request
+        headers = request.headers if request is not None else Headers._from_parsed(head.fields())
+        try:
+            subprotocol = self._select_subprotocol(headers)
+            self.extensions = []
+            extensions_value = self._negotiate_extensions(headers)
+        except InvalidHandshake:
+            self.extensions = []
+            return None
+        negotiated = Headers()
+        if extensions_value:
+            negotiated.add("Sec-WebSocket-Extensions", extensions_value)
+        if subprotocol is not None:
+            negotiated.add("Sec-WebSocket-Protocol", subprotocol)
+        self.subprotocol = subprotocol
+        suffix = b"\r\n" + negotiated.serialize() + parts[1][2:]
+        return head.answer(parts[0], suffix, True)  # type: ignore[no-any-return]
+
     def receive_eof(self) -> None:
         """The client closed before the request was complete: raise InvalidMessage."""
-        if self.request is None:
+        if not self._parser.head.complete:
             raise InvalidMessage("connection closed before the end of the HTTP request")
 
     def accept(self, request: Request) -> Response:

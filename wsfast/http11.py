@@ -17,21 +17,26 @@ Rules, enforced as the data arrives rather than once the head is complete:
   response then carries ``Allow: GET``).
 
 After an error the parser is spent: every later ``feed`` raises the same error again.
+
+``RequestParser`` is a thin layer over the kernel ``RequestHead`` (``wsfast._impl.upgrade``,
+Cython or its pure-Python twin, which enforce the rules above for a request);
+``ResponseParser`` is Python here.
 """
 from __future__ import annotations
 
 import re
 from http import HTTPStatus
 from dataclasses import dataclass, field
+from typing import Any
 
 from .exceptions import HeadersTooLarge, InvalidMessage, InvalidState
+from . import _impl
 from .headers import Headers
 from .limits import MAX_BODY, MAX_HANDSHAKE_SIZE, MAX_HEADER_LINE, MAX_HEADERS
 
 __all__ = ["Request", "Response", "RequestParser", "ResponseParser"]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]++")
-_TARGET = re.compile(rb"[\x21-\x7e]++")  # visible ASCII (RFC 3986 characters and a few more)
 _HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _STATUS_CODE = re.compile(rb"[1-9][0-9][0-9]")
 _BAD_TEXT = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
@@ -172,47 +177,75 @@ class _HeadParser:
             raise
 
 
-class RequestParser(_HeadParser):
+class RequestParser:
     """Parses the head of a WebSocket upgrade request, as the bytes arrive.
 
     Call ``feed(data)`` with every chunk read from the connection until it returns the
     ``Request``; then hand ``leftover`` (bytes received after the head) to the WebSocket
     protocol. Raises InvalidMessage or HeadersTooLarge as described in the module.
+
+    The parsing is the kernel ``RequestHead`` (``wsfast._impl.upgrade``: Cython, or its
+    pure-Python twin; ``kernels`` picks another set, as ``Protocol``'s does); ``head`` is
+    that object (the server's fast path reads it).
     """
 
-    request: Request | None = None  # set once the head is complete
+    __slots__ = ("head", "request")
+
+    def __init__(
+        self,
+        max_line: int = MAX_HEADER_LINE,
+        max_headers: int = MAX_HEADERS,
+        max_size: int = MAX_HANDSHAKE_SIZE,
+        kernels: Any = None,
+    ) -> None:
+        upgrade = _impl.upgrade if kernels is None else kernels.upgrade
+        self.head = upgrade.RequestHead(max_line, max_headers, max_size)
+        self.request: Request | None = None  # set once the head is complete
+
+    @property
+    def max_line(self) -> int:
+        return self.head.max_line
+
+    @property
+    def max_headers(self) -> int:
+        return self.head.max_headers
+
+    @property
+    def max_size(self) -> int:
+        return self.head.max_size
+
+    @property
+    def leftover(self) -> bytes:
+        return self.head.leftover
 
     def feed(self, data: bytes) -> Request | None:
         """Parse ``data``; return the Request once its head is complete, else None."""
         if self.request is not None:
             raise InvalidState("the request is already complete; read leftover instead")
-        return self._guarded(self._feed, data)
-
-    def _feed(self, data: bytes) -> Request | None:
-        if not self._feed_head(data):
+        head = self.head
+        if not head.feed(data):
             return None
-        method, path = self._start_line  # type: ignore[misc]
-        self.leftover = bytes(self._buf[self._line_start :])
-        self._buf = bytearray()
-        self.request = Request(method, path, Headers._from_parsed(self._fields))
+        self.request = Request(head.method, head.path, _ParsedHeaders(head))
         return self.request
 
-    def _parse_start_line(self, line: bytes) -> tuple[str, str]:
-        parts = line.split(b" ")
-        if len(parts) != 3:
-            raise InvalidMessage(f"invalid request line: {_clip(line)}")
-        method, target, version = parts
-        if _TOKEN.fullmatch(method) is None or _TARGET.fullmatch(target) is None:
-            raise InvalidMessage(f"invalid request line: {_clip(line)}")
-        if version != b"HTTP/1.1":
-            if _HTTP_VERSION.fullmatch(version) is None:
-                raise InvalidMessage(f"invalid request line: {_clip(line)}")
-            raise InvalidMessage(f"unsupported HTTP version: {version.decode()}")
-        if method != b"GET":
-            exc = InvalidMessage(f"unsupported HTTP method: {method.decode()}")
-            exc.status_code = 405
-            raise exc
-        return "GET", target.decode("ascii")
+
+class _ParsedHeaders(Headers):
+    """The headers of a request ``RequestParser`` parsed, decoded from the kernel's head the
+    first time they are read (the server's fast path never reads them)."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, head: Any) -> None:  # the fields stay undecoded for now
+        self._head = head
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only while a slot is unset: the first read of _fields or _index.
+        if name not in ("_fields", "_index"):
+            raise AttributeError(name)
+        parsed = Headers._from_parsed(self._head.fields())
+        self._fields = parsed._fields
+        self._index = parsed._index
+        return getattr(self, name)
 
 
 class ResponseParser(_HeadParser):

@@ -31,17 +31,17 @@ import sys, tarfile, zipfile
 wheel, sdist = sys.argv[1], sys.argv[2]
 names = zipfile.ZipFile(wheel).namelist()
 need = ["wsfast/py.typed", "wsfast/cli/demo/chat.html", "wsfast/asgi/__init__.py", "wsfast/__main__.py"]
-need += [f"wsfast/_speedups/{k}.pyi" for k in ("mask", "utf8", "parser", "builder")]
+need += [f"wsfast/_speedups/{k}.pyi" for k in ("mask", "utf8", "parser", "builder", "upgrade", "reactor")]
 need += ["wsfast/_speedups/conn.py", "wsfast/_speedups/conn.pxd"]  # the core's compiled source
 missing = [n for n in need if n not in names]
 compiled = [n for n in names if n.startswith("wsfast/_speedups/") and n.endswith((".so", ".pyd"))]
 entry = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
 points = zipfile.ZipFile(wheel).read(entry[0]).decode() if entry else ""
 assert not missing, f"wheel lacks {missing}"
-assert len(compiled) == 5, f"wheel has compiled kernels {compiled}"
+assert len(compiled) == 7, f"wheel has compiled kernels {compiled}"
 assert "wsfast = wsfast.cli:main" in points, points
 src = tarfile.open(sdist).getnames()
-for part in ("wsfast/_speedups/parser.pyx", "wsfast/_pure/conn.py", "wsfast/_speedups/conn.pxd",
+for part in ("wsfast/_speedups/parser.pyx", "wsfast/_speedups/upgrade.pyx", "wsfast/_speedups/reactor.pyx", "wsfast/_speedups/reactor.pxd", "wsfast/_pure/conn.py", "wsfast/_speedups/conn.pxd",
              "wsfast/cli/demo/chat.html", "setup.py", "pyproject.toml"):
     assert any(n.endswith(part) for n in src), f"sdist lacks {part}"
 print(f"[packaging]    wheel: {len(names)} files, kernels {[n.rsplit('/', 1)[1] for n in compiled]}", file=sys.stderr)

@@ -2,10 +2,13 @@
 
 A parsed ``Request`` or ``Response`` with its ``Headers`` costs a KiB or two; tens of
 thousands of idle connections would keep them all for ``ws.request`` and ``ws.response``.
-These keep the header block as one string and rebuild the ``Headers`` the first time an
+These keep the header block as one string (on the server's fast path: the request head's
+bytes as received and the 101's as sent) and build the ``Headers`` the first time an
 application reads them.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from ..headers import Headers
 from ..http11 import Request, Response
@@ -13,6 +16,9 @@ from ..http11 import Request, Response
 
 class _CompactHeaders:
     __slots__ = ("_block", "_headers")
+    # "Name: value" lines joined by CRLF; on the server's fast path, the head's bytes as
+    # received (the kernel's ``RequestHead.raw``) or as sent (the 101)
+    _block: str | bytes
 
     def _keep(self, headers: Headers) -> None:
         # Names are tokens and values have no CR/LF (checked when parsed or added), so
@@ -24,8 +30,17 @@ class _CompactHeaders:
     def headers(self) -> Headers:
         """The header fields (built on first access, then kept)."""
         if self._headers is None:
-            fields = [tuple(line.split(": ", 1)) for line in self._block.split("\r\n") if line]
-            self._headers = Headers(fields)  # type: ignore[arg-type]
+            block = self._block
+            if isinstance(block, str):
+                pairs = [tuple(line.split(": ", 1)) for line in block.split("\r\n") if line]
+                self._headers = Headers(pairs)  # type: ignore[arg-type]
+            else:  # a whole head's bytes, validated when parsed (request) or built (101)
+                fields: list[tuple[str, str]] = []
+                for line in block.decode("latin-1").split("\r\n")[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        fields.append((name, value.strip(" \t")))
+                self._headers = Headers._from_parsed(fields)
         return self._headers
 
 
@@ -38,6 +53,17 @@ class CompactRequest(_CompactHeaders):
         self.method = request.method
         self.path = request.path
         self._keep(request.headers)
+
+    @classmethod
+    def of_head(cls, head: Any) -> CompactRequest:
+        """From the kernel's complete head (the server's fast path): its bytes are kept and
+        decoded when ``headers`` is first read."""
+        self = cls.__new__(cls)
+        self.method = head.method
+        self.path = head.path
+        self._block = head.raw
+        self._headers = None
+        return self
 
     def serialize(self) -> bytes:
         return Request(self.method, self.path, self.headers).serialize()
@@ -56,6 +82,17 @@ class CompactResponse(_CompactHeaders):
         self.reason_phrase = response.reason_phrase
         self.body = response.body
         self._keep(response.headers)
+
+    @classmethod
+    def of_answer(cls, answer: bytes) -> CompactResponse:
+        """The 101 whose bytes ``ServerHandshake.accept_plain`` built (the server's fast path)."""
+        self = cls.__new__(cls)
+        self.status_code = 101
+        self.reason_phrase = "Switching Protocols"
+        self.body = b""
+        self._block = answer
+        self._headers = None
+        return self
 
     def serialize(self) -> bytes:
         return Response(self.status_code, self.reason_phrase, self.headers, self.body).serialize()

@@ -45,7 +45,11 @@ class ServerConnection(Connection):
             callbacks = callbacks()
         super().__init__(server.options, callbacks)
         self.server = server
-        self._handshake: ServerHandshake | None = ServerHandshake(**server.handshake_options)
+        template = server._handshake_template
+        if template is None:
+            template = server._handshake_template = ServerHandshake(
+                **server.handshake_options, kernels=server.options.kernels)
+        self._handshake: ServerHandshake | None = template.spawn()
         self._handler_task: asyncio.Task | None = None
         # loop.time() of the TCP accept until the handshake is answered (then None)
         self._accepted_at: float | None = None
@@ -64,6 +68,13 @@ class ServerConnection(Connection):
         request = self._handshake_step(handshake.receive_data, data, "invalid")
         if request is None:
             return
+        server = self.server
+        if server.process_request is None and not server.closing:
+            # The fast path: a valid upgrade (a GET with Upgrade is never a metrics scrape).
+            answer = handshake.accept_plain()
+            if answer is not None:
+                self._accept_plain(handshake, answer)
+                return
         self.request = request
         if self.server.closing:
             self._reject(self.respond(503, "Server is shutting down.\n"))
@@ -130,6 +141,19 @@ class ServerConnection(Connection):
         self.subprotocol = handshake.subprotocol
         self.server._handshake_done(self, 101, handshake.extensions)
         self._open(handshake.extensions, handshake.subprotocol, handshake.leftover)
+
+    def _accept_plain(self, handshake: ServerHandshake, answer: bytes) -> None:
+        """``_accept`` for the 101 ``handshake.accept_plain()`` built: the request and the
+        response are kept in their compact forms straight from the kernel's head and the
+        answer's bytes (their headers are decoded when an application reads them)."""
+        self.transport.write(answer)  # type: ignore[union-attr]
+        self._handshake = None
+        head = handshake.head
+        self.request = CompactRequest.of_head(head)
+        self.response = CompactResponse.of_answer(answer)
+        self.subprotocol = handshake.subprotocol
+        self.server._handshake_done(self, 101, handshake.extensions)
+        self._open(handshake.extensions, handshake.subprotocol, head.leftover)
 
     def respond(
         self, status_code: int, body: str | bytes = b"", headers: Iterable[tuple[str, str]] | None = None
@@ -206,6 +230,9 @@ class Server:
     handshakes in progress with 503 and closes open connections with 1001; ``wait_closed()``
     waits for them, at most ``close_timeout`` before aborting what is left.
     """
+
+    # The handshake every connection's is spawned from (made by the first connection).
+    _handshake_template: ServerHandshake | None = None
 
     def __init__(
         self,
