@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import sys
+
+from ..handshake import accept_key
 from ..headers import Headers
 from ..http11 import Request, Response
 
@@ -60,7 +63,8 @@ class CompactRequest(_CompactHeaders):
         decoded when ``headers`` is first read."""
         self = cls.__new__(cls)
         self.method = head.method
-        self.path = head.path
+        # Interned: the connections of one path share its string (it goes when they do).
+        self.path = sys.intern(head.path)
         self._block = head.raw
         self._headers = None
         return self
@@ -99,3 +103,36 @@ class CompactResponse(_CompactHeaders):
 
     def __repr__(self) -> str:
         return f"CompactResponse(status_code={self.status_code})"
+
+    @staticmethod
+    def of_plain_answer(answer: bytes, parts: tuple[bytes, bytes] | None, request: CompactRequest) -> CompactResponse:
+        """The 101 of the fast path: when it is ``prefix + accept key + suffix`` (the
+        server's template around the key's hash, as for every plain upgrade), only the
+        request and the template are kept and the bytes are rebuilt when read; otherwise
+        ``of_answer``."""
+        if parts is None:
+            return CompactResponse.of_answer(answer)
+        prefix, suffix = parts
+        if (len(answer) == len(prefix) + 28 + len(suffix) and answer.startswith(prefix)
+                and answer.endswith(suffix)):
+            return _PlainAnswer(parts, request)
+        return CompactResponse.of_answer(answer)
+
+
+class _PlainAnswer(CompactResponse):
+    """A 101 kept as its recipe (an idle connection holds no copy of bytes it sent)."""
+
+    __slots__ = ("_parts", "_request")
+
+    def __init__(self, parts: tuple[bytes, bytes], request: CompactRequest) -> None:
+        self.status_code = 101
+        self.reason_phrase = "Switching Protocols"
+        self.body = b""
+        self._headers = None
+        self._parts = parts
+        self._request = request
+
+    @property
+    def _block(self) -> bytes:  # type: ignore[override]
+        key = self._request.headers["Sec-WebSocket-Key"]
+        return self._parts[0] + accept_key(key).encode("ascii") + self._parts[1]

@@ -150,7 +150,7 @@ class ServerConnection(Connection):
         self._handshake = None
         head = handshake.head
         self.request = CompactRequest.of_head(head)
-        self.response = CompactResponse.of_answer(answer)
+        self.response = CompactResponse.of_plain_answer(answer, handshake._answer_parts, self.request)
         self.subprotocol = handshake.subprotocol
         self.server._handshake_done(self, 101, handshake.extensions)
         self._open(handshake.extensions, handshake.subprotocol, head.leftover)
