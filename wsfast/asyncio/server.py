@@ -374,8 +374,8 @@ class serve:
     ``path`` serves on a unix socket instead of host/port; ``sock`` on an existing socket.
     ``use_aiofastnet``: listen with ``aiofastnet.create_server`` (compiled transports and
     TLS engine, the ``fast`` extra). None (default): for wss:// when it is installed; ws://
-    keeps the event loop's transports, which hold less memory per idle connection (README,
-    "Install"). True requires it.
+    serves on the native path (``io``) or the event loop's transports, which both hold less
+    memory per idle connection than aiofastnet's (README, "Install"). True requires it.
     ``metrics``: True answers ``GET /metrics`` (a str: that path) with the server's counters
     in the Prometheus text format (``Server.stats()`` returns them as a dict either way).
     ``access_log``: called with a dict per answered handshake (``remote``, ``path``,
