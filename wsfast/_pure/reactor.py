@@ -379,24 +379,22 @@ class SocketTransport:
     def _maybe_pause(self) -> None:
         if self._buffered > self._high and not self._paused:
             self._paused = True
-            try:
-                self._protocol.pause_writing()
-            except Exception as exc:  # noqa: BLE001 - reported as asyncio does
-                self._reactor._loop.call_exception_handler({
-                    "message": "protocol.pause_writing() failed", "exception": exc,
-                    "transport": self, "protocol": self._protocol,
-                })
+            self._tell("pause_writing")
 
     def _maybe_resume(self) -> None:
         if self._paused and self._buffered <= self._low:
             self._paused = False
-            try:
-                self._protocol.resume_writing()
-            except Exception as exc:  # noqa: BLE001
-                self._reactor._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed", "exception": exc,
-                    "transport": self, "protocol": self._protocol,
-                })
+            self._tell("resume_writing")
+
+    def _tell(self, name: str) -> None:
+        """Call the protocol's ``name()``; an exception is reported as asyncio reports it."""
+        try:
+            getattr(self._protocol, name)()
+        except Exception as exc:  # noqa: BLE001
+            self._reactor._loop.call_exception_handler({
+                "message": f"protocol.{name}() failed", "exception": exc,
+                "transport": self, "protocol": self._protocol,
+            })
 
     # --------------------------------------------------------------------------- closing
 

@@ -52,6 +52,7 @@ cdef class SocketTransport:
     cdef _write_ready(self)
     cdef _maybe_pause(self)
     cdef _maybe_resume(self)
+    cdef _tell(self, str name)
     cdef _force_close(self, exc)
     cdef _schedule_lost(self, exc)
     cpdef write(self, data)

@@ -586,24 +586,22 @@ cdef class SocketTransport:
     cdef _maybe_pause(self):
         if self._buffered > self._high and not self._paused:
             self._paused = True
-            try:
-                self._protocol.pause_writing()
-            except Exception as exc:
-                self._reactor._loop.call_exception_handler({
-                    "message": "protocol.pause_writing() failed", "exception": exc,
-                    "transport": self, "protocol": self._protocol,
-                })
+            self._tell("pause_writing")
 
     cdef _maybe_resume(self):
         if self._paused and self._buffered <= self._low:
             self._paused = False
-            try:
-                self._protocol.resume_writing()
-            except Exception as exc:
-                self._reactor._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed", "exception": exc,
-                    "transport": self, "protocol": self._protocol,
-                })
+            self._tell("resume_writing")
+
+    cdef _tell(self, str name):
+        """Call the protocol's ``name()``; an exception is reported as asyncio reports it."""
+        try:
+            getattr(self._protocol, name)()
+        except Exception as exc:
+            self._reactor._loop.call_exception_handler({
+                "message": f"protocol.{name}() failed", "exception": exc,
+                "transport": self, "protocol": self._protocol,
+            })
 
     # --------------------------------------------------------------------------- closing
 
