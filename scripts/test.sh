@@ -31,7 +31,7 @@ echo "=== benchmark harness: the load generator's checking modes (no timings) ==
 echo "=== types: mypy on the package ==="
 .venv/bin/python -m mypy
 
-echo "=== fuzzing: differential atheris targets (frames, handshake, deflate), 20 s each ==="
+echo "=== fuzzing: differential atheris targets (frames, handshake, upgrade, deflate, reactor), 20 s each ==="
 .venv/bin/python fuzz/run.py --seconds 20
 
 echo "=== memory safety: kernels under AddressSanitizer + UndefinedBehaviorSanitizer ==="
