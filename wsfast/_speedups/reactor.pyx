@@ -19,7 +19,10 @@ import socket
 
 cdef extern from *:
     """
-    #ifdef __linux__
+    /* The system's names are reached through ws_-prefixed aliases: elsewhere (macOS, Windows)
+       stubs with those names stand in (the module imports, AVAILABLE is False) without
+       clashing with what the system's headers declare. */
+    #if defined(__linux__) && !defined(WSFAST_FORCE_NO_EPOLL)
     #include <sys/epoll.h>
     #include <sys/socket.h>
     #include <sys/uio.h>
@@ -28,44 +31,76 @@ cdef extern from *:
     #include <arpa/inet.h>
     #include <unistd.h>
     #define WSFAST_HAVE_EPOLL 1
+    typedef epoll_data_t ws_epoll_data;
+    typedef struct epoll_event ws_epoll_event;
+    typedef struct iovec ws_iovec;
+    typedef struct sockaddr ws_sockaddr;
+    typedef struct sockaddr_storage ws_sockaddr_storage;
+    typedef socklen_t ws_socklen_t;
+    #define WS_EPOLLIN EPOLLIN
+    #define WS_EPOLLOUT EPOLLOUT
+    #define WS_EPOLLERR EPOLLERR
+    #define WS_EPOLLHUP EPOLLHUP
+    #define WS_EPOLL_CTL_ADD EPOLL_CTL_ADD
+    #define WS_EPOLL_CTL_DEL EPOLL_CTL_DEL
+    #define WS_EPOLL_CTL_MOD EPOLL_CTL_MOD
+    #define WS_EPOLL_CLOEXEC EPOLL_CLOEXEC
+    #define WS_SOCK_NONBLOCK SOCK_NONBLOCK
+    #define WS_SOCK_CLOEXEC SOCK_CLOEXEC
+    #define WS_MSG_NOSIGNAL MSG_NOSIGNAL
+    #define WS_SHUT_WR SHUT_WR
+    #define WS_AF_INET AF_INET
+    #define WS_AF_INET6 AF_INET6
+    #define WS_IPPROTO_TCP IPPROTO_TCP
+    #define WS_TCP_NODELAY TCP_NODELAY
+    #define ws_epoll_create1 epoll_create1
+    #define ws_epoll_ctl epoll_ctl
+    #define ws_epoll_wait epoll_wait
+    #define ws_accept4 accept4
+    #define ws_recv recv
+    #define ws_send send
+    #define ws_writev writev
+    #define ws_shutdown shutdown
+    #define ws_close close
+    #define ws_setsockopt setsockopt
+    #define ws_getsockname getsockname
     #else
-    /* Elsewhere the module imports but AVAILABLE is False: the loop's transports serve. */
     #define WSFAST_HAVE_EPOLL 0
     #include <stdint.h>
     #include <stddef.h>
-    typedef union epoll_data { void *ptr; int fd; uint32_t u32; uint64_t u64; } epoll_data_t;
-    struct epoll_event { uint32_t events; epoll_data_t data; };
-    struct iovec { void *iov_base; size_t iov_len; };
-    struct sockaddr { unsigned short sa_family; };
-    struct sockaddr_storage { unsigned short ss_family; char pad[126]; };
-    typedef unsigned int socklen_t;
-    #define EPOLLIN 1
-    #define EPOLLOUT 4
-    #define EPOLLERR 8
-    #define EPOLLHUP 16
-    #define EPOLL_CTL_ADD 1
-    #define EPOLL_CTL_DEL 2
-    #define EPOLL_CTL_MOD 3
-    #define EPOLL_CLOEXEC 0
-    #define SOCK_NONBLOCK 0
-    #define SOCK_CLOEXEC 0
-    #define MSG_NOSIGNAL 0
-    #define SHUT_WR 1
-    #define AF_INET 2
-    #define AF_INET6 10
-    #define IPPROTO_TCP 6
-    #define TCP_NODELAY 1
-    static int epoll_create1(int f) { return -1; }
-    static int epoll_ctl(int a, int b, int c, struct epoll_event *e) { return -1; }
-    static int epoll_wait(int a, struct epoll_event *e, int m, int t) { return -1; }
-    static int accept4(int a, struct sockaddr *s, socklen_t *l, int f) { return -1; }
-    static long recv(int a, void *b, size_t n, int f) { return -1; }
-    static long send(int a, const void *b, size_t n, int f) { return -1; }
-    static long writev(int a, const struct iovec *v, int n) { return -1; }
-    static int shutdown(int a, int b) { return -1; }
-    static int close(int a) { return -1; }
-    static int setsockopt(int a, int b, int c, const void *v, socklen_t l) { return -1; }
-    static int getsockname(int a, struct sockaddr *s, socklen_t *l) { return -1; }
+    typedef union { void *ptr; int fd; uint32_t u32; uint64_t u64; } ws_epoll_data;
+    typedef struct { uint32_t events; ws_epoll_data data; } ws_epoll_event;
+    typedef struct { void *iov_base; size_t iov_len; } ws_iovec;
+    typedef struct { unsigned short sa_family; } ws_sockaddr;
+    typedef struct { unsigned short ss_family; char pad[126]; } ws_sockaddr_storage;
+    typedef unsigned int ws_socklen_t;
+    #define WS_EPOLLIN 1
+    #define WS_EPOLLOUT 4
+    #define WS_EPOLLERR 8
+    #define WS_EPOLLHUP 16
+    #define WS_EPOLL_CTL_ADD 1
+    #define WS_EPOLL_CTL_DEL 2
+    #define WS_EPOLL_CTL_MOD 3
+    #define WS_EPOLL_CLOEXEC 0
+    #define WS_SOCK_NONBLOCK 0
+    #define WS_SOCK_CLOEXEC 0
+    #define WS_MSG_NOSIGNAL 0
+    #define WS_SHUT_WR 1
+    #define WS_AF_INET 2
+    #define WS_AF_INET6 10
+    #define WS_IPPROTO_TCP 6
+    #define WS_TCP_NODELAY 1
+    static int ws_epoll_create1(int f) { (void)f; return -1; }
+    static int ws_epoll_ctl(int a, int b, int c, ws_epoll_event *e) { (void)a; (void)b; (void)c; (void)e; return -1; }
+    static int ws_epoll_wait(int a, ws_epoll_event *e, int m, int t) { (void)a; (void)e; (void)m; (void)t; return -1; }
+    static int ws_accept4(int a, ws_sockaddr *s, ws_socklen_t *l, int f) { (void)a; (void)s; (void)l; (void)f; return -1; }
+    static long ws_recv(int a, void *b, size_t n, int f) { (void)a; (void)b; (void)n; (void)f; return -1; }
+    static long ws_send(int a, const void *b, size_t n, int f) { (void)a; (void)b; (void)n; (void)f; return -1; }
+    static long ws_writev(int a, const ws_iovec *v, int n) { (void)a; (void)v; (void)n; return -1; }
+    static int ws_shutdown(int a, int b) { (void)a; (void)b; return -1; }
+    static int ws_close(int a) { (void)a; return -1; }
+    static int ws_setsockopt(int a, int b, int c, const void *v, ws_socklen_t l) { (void)a; (void)b; (void)c; (void)v; (void)l; return -1; }
+    static int ws_getsockname(int a, ws_sockaddr *s, ws_socklen_t *l) { (void)a; (void)s; (void)l; return -1; }
     #endif
     /* The address of an accepted connection as Python gives it (socket.getpeername()). */
     static PyObject *wsfast_address(const void *address) {
@@ -89,34 +124,47 @@ cdef extern from *:
     }
     """
     int WSFAST_HAVE_EPOLL
-    ctypedef unsigned int socklen_t
-    ctypedef union epoll_data_t:
+    ctypedef unsigned int socklen_t "ws_socklen_t"
+    ctypedef union epoll_data_t "ws_epoll_data":
         void *ptr
         int fd
-    struct epoll_event:
+    ctypedef struct epoll_event "ws_epoll_event":
         unsigned int events
         epoll_data_t data
-    struct iovec:
+    ctypedef struct iovec "ws_iovec":
         void *iov_base
         size_t iov_len
-    struct sockaddr:
+    ctypedef struct sockaddr "ws_sockaddr":
         unsigned short sa_family
-    struct sockaddr_storage:
+    ctypedef struct sockaddr_storage "ws_sockaddr_storage":
         unsigned short ss_family
-    int EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD
-    int EPOLL_CLOEXEC, SOCK_NONBLOCK, SOCK_CLOEXEC, MSG_NOSIGNAL, SHUT_WR
-    int AF_INET, AF_INET6, IPPROTO_TCP, TCP_NODELAY
-    int epoll_create1(int flags)
-    int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
-    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout) nogil
-    int accept4(int fd, sockaddr *addr, socklen_t *addrlen, int flags)
-    ssize_t recv(int fd, void *buf, size_t n, int flags)
-    ssize_t send(int fd, const void *buf, size_t n, int flags)
-    ssize_t writev(int fd, const iovec *iov, int iovcnt)
-    int shutdown(int fd, int how)
-    int close(int fd)
-    int setsockopt(int fd, int level, int name, const void *value, socklen_t size)
-    int getsockname(int fd, sockaddr *addr, socklen_t *addrlen)
+    int EPOLLIN "WS_EPOLLIN"
+    int EPOLLOUT "WS_EPOLLOUT"
+    int EPOLLERR "WS_EPOLLERR"
+    int EPOLLHUP "WS_EPOLLHUP"
+    int EPOLL_CTL_ADD "WS_EPOLL_CTL_ADD"
+    int EPOLL_CTL_DEL "WS_EPOLL_CTL_DEL"
+    int EPOLL_CTL_MOD "WS_EPOLL_CTL_MOD"
+    int EPOLL_CLOEXEC "WS_EPOLL_CLOEXEC"
+    int SOCK_NONBLOCK "WS_SOCK_NONBLOCK"
+    int SOCK_CLOEXEC "WS_SOCK_CLOEXEC"
+    int MSG_NOSIGNAL "WS_MSG_NOSIGNAL"
+    int SHUT_WR "WS_SHUT_WR"
+    int AF_INET "WS_AF_INET"
+    int AF_INET6 "WS_AF_INET6"
+    int IPPROTO_TCP "WS_IPPROTO_TCP"
+    int TCP_NODELAY "WS_TCP_NODELAY"
+    int epoll_create1 "ws_epoll_create1" (int flags)
+    int epoll_ctl "ws_epoll_ctl" (int epfd, int op, int fd, epoll_event *event)
+    int epoll_wait "ws_epoll_wait" (int epfd, epoll_event *events, int maxevents, int timeout) nogil
+    int accept4 "ws_accept4" (int fd, sockaddr *addr, socklen_t *addrlen, int flags)
+    ssize_t recv "ws_recv" (int fd, void *buf, size_t n, int flags)
+    ssize_t send "ws_send" (int fd, const void *buf, size_t n, int flags)
+    ssize_t writev "ws_writev" (int fd, const iovec *iov, int iovcnt)
+    int shutdown "ws_shutdown" (int fd, int how)
+    int close "ws_close" (int fd)
+    int setsockopt "ws_setsockopt" (int fd, int level, int name, const void *value, socklen_t size)
+    int getsockname "ws_getsockname" (int fd, sockaddr *addr, socklen_t *addrlen)
     object wsfast_address(const void *address)
 
 AVAILABLE = bool(WSFAST_HAVE_EPOLL)
